@@ -1,0 +1,111 @@
+//! The claim loop: take as many due tasks as there are free slots, in one
+//! store call, and start an execution for each.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use super::execute;
+use super::{RunningTask, Shared};
+use crate::error::Result;
+use crate::store::{ClaimName, TaskClaimManyParams};
+
+/// What one claim round did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Claimed {
+    /// No free slot, or no name this worker can run now.
+    NoCapacity,
+    /// Claimed this many (fewer than asked: the queue is drained for now).
+    Some(usize),
+    /// Claimed as many as asked; there may be more.
+    Full(usize),
+}
+
+pub(crate) async fn run(shared: Arc<Shared>) {
+    let mut paused = shared.paused.subscribe();
+    loop {
+        if shared.stop_claiming.is_cancelled() {
+            return;
+        }
+        if *paused.borrow_and_update() {
+            tokio::select! {
+                _ = paused.changed() => continue,
+                () = shared.stop_claiming.cancelled() => return,
+            }
+        }
+        // Register interest before looking, so a wake-up between the look
+        // and the wait is not lost.
+        let woken = shared.wake.notified();
+        let wait = match run_once(&shared).await {
+            Ok(Claimed::Full(_)) => continue,
+            Ok(Claimed::Some(_)) | Ok(Claimed::NoCapacity) => shared.config.poll_interval,
+            Err(error) => {
+                tracing::warn!(%error, "claiming tasks failed; retrying after the poll interval");
+                shared.config.poll_interval
+            }
+        };
+        tokio::select! {
+            () = woken => {}
+            () = tokio::time::sleep(wait) => {}
+            _ = paused.changed() => {}
+            () = shared.stop_claiming.cancelled() => return,
+        }
+    }
+}
+
+/// One claim round: as many tasks as there are free slots, honouring the
+/// per-name limits, then one execution each.
+pub(crate) async fn run_once(shared: &Arc<Shared>) -> Result<Claimed> {
+    let (free, names) = {
+        let running = shared.running();
+        let free = shared
+            .config
+            .max_concurrent_tasks
+            .saturating_sub(running.tasks.len());
+        let names: Vec<ClaimName> = shared
+            .registry
+            .names()
+            .into_iter()
+            .filter_map(|(name, limit)| {
+                let room = match limit {
+                    Some(limit) => limit.saturating_sub(running.running_of(&name)).min(free),
+                    None => free,
+                };
+                (room > 0).then(|| ClaimName {
+                    name,
+                    limit: i64::try_from(room).unwrap_or(i64::MAX),
+                })
+            })
+            .collect();
+        (free, names)
+    };
+    if free == 0 || names.is_empty() {
+        return Ok(Claimed::NoCapacity);
+    }
+    let asked = i64::try_from(free).unwrap_or(i64::MAX);
+    let params = TaskClaimManyParams::new(&shared.config.worker_id, names, asked);
+    let rows = shared.store.task_claim_many(&params).await?;
+    let count = rows.len();
+    for row in rows {
+        let cancel = CancellationToken::new();
+        shared.running().insert(
+            row.id,
+            RunningTask {
+                attempt: row.attempt,
+                name: row.name.clone(),
+                cancel: cancel.clone(),
+                release: false,
+            },
+        );
+        // The execution owns the slot from here and frees it when done.
+        shared
+            .executions
+            .spawn(execute::run(shared.clone(), row, cancel));
+    }
+    tracing::debug!(claimed = count, asked, "claim round");
+    Ok(if count == free {
+        Claimed::Full(count)
+    } else {
+        Claimed::Some(count)
+    })
+}

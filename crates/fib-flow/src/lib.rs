@@ -1,0 +1,64 @@
+//! # fib-flow
+//!
+//! A durable workflow and background-task engine. Tasks live in a database
+//! (SQLite embedded, PostgreSQL or MySQL), so they survive restarts and many
+//! worker processes can share them.
+//!
+//! ```
+//! use fib_flow::{BoxError, Step, Task, TaskManager, TaskStatus};
+//! use serde_json::json;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), fib_flow::Error> {
+//! let manager = TaskManager::builder()
+//!     .database("sqlite::memory:")
+//!     .max_concurrent_tasks(4)
+//!     .build()
+//!     .await?;
+//! manager.setup().await?;
+//!
+//! manager.register("add", |task: Task| async move {
+//!     let (a, b): (i64, i64) = task.payload()?;
+//!     Ok::<_, BoxError>(Step::done(json!({ "sum": a + b })))
+//! })?;
+//!
+//! manager.start().await?;
+//! let id = manager.submit("add", &(2, 3)).await?;
+//! # let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+//! loop {
+//!     let task = manager.get_task(id).await?.expect("submitted");
+//!     if task.status == TaskStatus::Completed {
+//!         assert_eq!(task.result, Some(json!({ "sum": 5 })));
+//!         break;
+//!     }
+//! #   assert!(std::time::Instant::now() < deadline, "task did not complete");
+//!     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+//! }
+//! manager.stop().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The pieces: [`TaskManager`] (built with [`TaskManager::builder`]),
+//! handlers ([`Handler`], any async closure taking a [`Task`] and returning
+//! a [`Step`]), per-task [`TaskOptions`], and the statuses of
+//! [`TaskStatus`] (see `docs/state_machine.md`).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod config;
+mod engine;
+mod error;
+mod handler;
+mod manager;
+pub mod state;
+pub mod store;
+mod task;
+
+pub use config::Config;
+pub use error::{BoxError, Error, Result};
+pub use handler::{Handler, HandlerOptions};
+pub use manager::{pausable_statuses, ManagerState, TaskManager, TaskManagerBuilder};
+pub use state::{TaskKind, TaskStatus};
+pub use task::{RunAt, Step, Task, TaskFilter, TaskId, TaskOptions, TaskRecord, TaskStats};

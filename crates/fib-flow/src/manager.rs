@@ -1,0 +1,537 @@
+//! [`TaskManager`], the one public entry point, and its builder.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::{millis, Config};
+use crate::engine::{Services, Shared};
+use crate::error::{Error, Result};
+use crate::handler::{check_duration, Handler, HandlerOptions, Registration};
+use crate::state::{TaskKind, TaskStatus, Transition};
+use crate::store::{
+    NextRun, Store, StoreCaps, TaskInsertParams, TaskListParams, TaskSetStatusParams,
+    TaskStatsParams,
+};
+use crate::task::{
+    check_name, check_priority, RunAt, TaskFilter, TaskId, TaskOptions, TaskRecord, TaskStats,
+};
+
+/// Builds a [`TaskManager`]; every option says its default. Options are
+/// checked once, by [`TaskManagerBuilder::build`].
+#[derive(Debug, Clone)]
+pub struct TaskManagerBuilder {
+    config: Config,
+}
+
+macro_rules! option_setters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty;)*) => {$(
+        $(#[$doc])*
+        pub fn $name(mut self, value: $ty) -> Self {
+            self.config.$name = value;
+            self
+        }
+    )*};
+}
+
+impl TaskManagerBuilder {
+    /// The database URL: `sqlite:PATH` (created when missing) or
+    /// `sqlite::memory:`. Required.
+    pub fn database(mut self, url: impl Into<String>) -> Self {
+        self.config.database_url = url.into();
+        self
+    }
+
+    /// This process's worker id. Defaults to `worker-<uuid v4>`.
+    pub fn worker_id(mut self, worker_id: impl Into<String>) -> Self {
+        self.config.worker_id = worker_id.into();
+        self
+    }
+
+    option_setters! {
+        /// Idle wait between polls. Defaults to
+        /// [`DEFAULT_POLL_INTERVAL`](crate::config::DEFAULT_POLL_INTERVAL) (1 s).
+        poll_interval: Duration;
+        /// Default total runs per task. Defaults to
+        /// [`DEFAULT_MAX_ATTEMPTS`](crate::config::DEFAULT_MAX_ATTEMPTS) (3).
+        max_attempts: u32;
+        /// Default delay before a retry. Defaults to
+        /// [`DEFAULT_RETRY_INTERVAL`](crate::config::DEFAULT_RETRY_INTERVAL) (0).
+        retry_interval: Duration;
+        /// Default total run time of an attempt. Defaults to
+        /// [`DEFAULT_TIMEOUT`](crate::config::DEFAULT_TIMEOUT) (60 s).
+        timeout: Duration;
+        /// Most handlers running at once in this process. Defaults to
+        /// [`DEFAULT_MAX_CONCURRENT_TASKS`](crate::config::DEFAULT_MAX_CONCURRENT_TASKS) (10).
+        max_concurrent_tasks: usize;
+        /// Period of the lease heartbeat. Defaults to
+        /// [`DEFAULT_TASK_HEARTBEAT_INTERVAL`](crate::config::DEFAULT_TASK_HEARTBEAT_INTERVAL) (5 s).
+        task_heartbeat_interval: Duration;
+        /// Lease length of a running task. Defaults to
+        /// [`DEFAULT_TASK_HEARTBEAT_TIMEOUT`](crate::config::DEFAULT_TASK_HEARTBEAT_TIMEOUT) (30 s).
+        task_heartbeat_timeout: Duration;
+        /// Period of the expiry sweep. Defaults to
+        /// [`DEFAULT_MAINTENANCE_INTERVAL`](crate::config::DEFAULT_MAINTENANCE_INTERVAL) (5 s).
+        maintenance_interval: Duration;
+        /// How long `stop()` lets handlers finish. Defaults to
+        /// [`DEFAULT_SHUTDOWN_TIMEOUT`](crate::config::DEFAULT_SHUTDOWN_TIMEOUT) (30 s).
+        shutdown_timeout: Duration;
+        /// SQLite lock wait. Defaults to
+        /// [`DEFAULT_SQLITE_BUSY_TIMEOUT`](crate::config::DEFAULT_SQLITE_BUSY_TIMEOUT) (5 s).
+        sqlite_busy_timeout: Duration;
+    }
+
+    /// The options as set so far.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Validates every option and connects to the database (it does not
+    /// create the schema: call [`TaskManager::setup`]).
+    pub async fn build(self) -> Result<TaskManager> {
+        self.config.validate()?;
+        let store = crate::store::connect(&self.config).await?;
+        Ok(TaskManager {
+            inner: Arc::new(Inner {
+                shared: Arc::new(Shared::new(self.config, store)),
+                lifecycle: tokio::sync::Mutex::new(Lifecycle::Idle),
+                state: Mutex::new(ManagerState::Idle),
+            }),
+        })
+    }
+}
+
+/// Where a manager is in its life: idle → running → stopped (no restart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManagerState {
+    /// Built, not started: submissions and queries work, nothing runs.
+    Idle,
+    /// Claiming and running tasks.
+    Running,
+    /// Running, but not claiming new tasks (`pause()`).
+    Paused,
+    /// Stopped; every call fails.
+    Stopped,
+}
+
+impl ManagerState {
+    fn as_str(self) -> &'static str {
+        match self {
+            ManagerState::Idle => "idle",
+            ManagerState::Running => "running",
+            ManagerState::Paused => "paused",
+            ManagerState::Stopped => "stopped",
+        }
+    }
+}
+
+enum Lifecycle {
+    Idle,
+    Running(Services),
+    Stopped,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    /// Serialises start/stop.
+    lifecycle: tokio::sync::Mutex<Lifecycle>,
+    state: Mutex<ManagerState>,
+}
+
+/// Submits, runs and inspects tasks. Cheap to clone (an `Arc` inside), so
+/// handlers can hold one.
+///
+/// Calls that only touch the database (submit, queries, `pause_task`) work
+/// before [`TaskManager::start`]; after [`TaskManager::stop`] every call
+/// fails with [`Error::Lifecycle`].
+#[derive(Clone)]
+pub struct TaskManager {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for TaskManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskManager")
+            .field("worker_id", &self.shared().config.worker_id)
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+impl TaskManager {
+    /// A builder with every option at its default.
+    pub fn builder() -> TaskManagerBuilder {
+        TaskManagerBuilder {
+            config: Config::new(""),
+        }
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        &self.inner.shared
+    }
+
+    fn store(&self) -> Result<&dyn Store> {
+        self.ensure_open()?;
+        Ok(self.shared().store.as_ref())
+    }
+
+    fn ensure_open(&self) -> Result<()> {
+        match self.state() {
+            ManagerState::Stopped => Err(Error::Lifecycle {
+                state: "stopped",
+                reason: "a stopped manager cannot be used; build a new one".into(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn set_state(&self, state: ManagerState) {
+        *self.inner.state.lock().unwrap_or_else(|e| e.into_inner()) = state;
+    }
+
+    /// The manager's lifecycle state.
+    pub fn state(&self) -> ManagerState {
+        *self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The resolved options.
+    pub fn config(&self) -> &Config {
+        &self.shared().config
+    }
+
+    /// This process's worker id.
+    pub fn worker_id(&self) -> &str {
+        &self.shared().config.worker_id
+    }
+
+    /// What the database backend can do.
+    pub fn backend(&self) -> StoreCaps {
+        self.shared().store.caps()
+    }
+
+    /// Creates or upgrades the schema (versioned migrations tracked in
+    /// `fib_flow_migrations`). Idempotent; returns the versions it applied.
+    pub async fn setup(&self) -> Result<Vec<i64>> {
+        self.store()?.migrate().await
+    }
+
+    /// Registers `handler` for tasks named `name` with default options,
+    /// replacing any handler of that name (hot reload: attempts already
+    /// running keep the handler they started with).
+    pub fn register(&self, name: &str, handler: impl Handler) -> Result<()> {
+        self.register_with(name, handler, HandlerOptions::new())
+    }
+
+    /// Registers `handler` with options; see [`TaskManager::register`].
+    /// Never undoes a manager-level [`TaskManager::pause`].
+    pub fn register_with(
+        &self,
+        name: &str,
+        handler: impl Handler,
+        options: HandlerOptions,
+    ) -> Result<()> {
+        self.ensure_open()?;
+        self.shared().registry.insert(
+            name,
+            Registration {
+                handler: Arc::new(handler),
+                options,
+            },
+        )?;
+        self.shared().wake.notify_one();
+        Ok(())
+    }
+
+    /// Removes the handler of `name`; returns whether there was one. Future
+    /// claims skip the name; attempts already running finish.
+    pub fn unregister(&self, name: &str) -> bool {
+        self.shared().registry.remove(name)
+    }
+
+    /// The registered handler names with their options, sorted by name.
+    pub fn handlers(&self) -> Vec<(String, HandlerOptions)> {
+        let registry = &self.shared().registry;
+        registry
+            .names()
+            .into_iter()
+            .filter_map(|(name, _)| registry.get(&name).map(|reg| (name, reg.options)))
+            .collect()
+    }
+
+    /// Submits an async task with default options. A name nobody here has
+    /// registered is accepted: another worker may run it.
+    pub async fn submit<P: Serialize + ?Sized>(&self, name: &str, payload: &P) -> Result<TaskId> {
+        self.submit_with(name, payload, TaskOptions::new()).await
+    }
+
+    /// Submits an async task. Each option falls back to the handler's, then
+    /// the manager's. Invalid input is a typed error and nothing is
+    /// inserted.
+    pub async fn submit_with<P: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        payload: &P,
+        options: TaskOptions,
+    ) -> Result<TaskId> {
+        let params = self.insert_params(name, payload, options)?;
+        let id = self.store()?.task_insert(&params).await?;
+        if matches!(params.next_run, NextRun::Keep | NextRun::AfterMs(0)) {
+            self.shared().wake.notify_one();
+        }
+        Ok(TaskId(id))
+    }
+
+    fn insert_params<P: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        payload: &P,
+        options: TaskOptions,
+    ) -> Result<TaskInsertParams> {
+        check_name("name", name)?;
+        let payload = serde_json::to_value(payload).map_err(|source| Error::Serialization {
+            field: "payload",
+            source,
+        })?;
+        let config = &self.shared().config;
+        let handler = self
+            .shared()
+            .registry
+            .get(name)
+            .map(|reg| reg.options)
+            .unwrap_or_default();
+        let priority = options.priority.or(handler.priority).unwrap_or(0);
+        check_priority(priority)?;
+        if let Some(tag) = &options.tag {
+            check_name("tag", tag)?;
+        }
+        let timeout = options
+            .timeout
+            .or(handler.timeout)
+            .unwrap_or(config.timeout);
+        check_duration("timeout", timeout, false)?;
+        let retry_interval = options
+            .retry_interval
+            .or(handler.retry_interval)
+            .unwrap_or(config.retry_interval);
+        check_duration("retry_interval", retry_interval, true)?;
+        let max_attempts = options
+            .max_attempts
+            .or(handler.max_attempts)
+            .unwrap_or(config.max_attempts);
+        if max_attempts == 0 {
+            return Err(Error::invalid(
+                "max_attempts",
+                "must be at least 1 (it counts total runs)",
+            ));
+        }
+        let next_run = match options.run_at {
+            None => NextRun::Keep,
+            Some(RunAt::Delay(delay)) => {
+                check_duration("delay", delay, true)?;
+                NextRun::AfterMs(millis(delay))
+            }
+            Some(RunAt::At(at)) => NextRun::AtMs(at.timestamp_millis()),
+        };
+        Ok(TaskInsertParams {
+            name: name.to_owned(),
+            kind: TaskKind::Async,
+            payload: (!payload.is_null()).then(|| payload.to_string()),
+            priority,
+            tag: options.tag,
+            timeout_ms: millis(timeout),
+            max_attempts: i64::from(max_attempts),
+            retry_interval_ms: millis(retry_interval),
+            next_run,
+            cron_expr: None,
+        })
+    }
+
+    /// Starts claiming and running tasks. Starting a running manager does
+    /// nothing; a stopped manager cannot be started again.
+    pub async fn start(&self) -> Result<()> {
+        let mut lifecycle = self.inner.lifecycle.lock().await;
+        match &*lifecycle {
+            Lifecycle::Running(_) => Ok(()),
+            Lifecycle::Stopped => Err(Error::Lifecycle {
+                state: "stopped",
+                reason: "a stopped manager cannot be restarted; build a new one".into(),
+            }),
+            Lifecycle::Idle => {
+                *lifecycle = Lifecycle::Running(Services::start(self.shared()));
+                let paused = *self.shared().paused.borrow();
+                self.set_state(if paused {
+                    ManagerState::Paused
+                } else {
+                    ManagerState::Running
+                });
+                tracing::info!(worker_id = %self.worker_id(), "task manager started");
+                Ok(())
+            }
+        }
+    }
+
+    /// Stops claiming new tasks; running handlers go on. Registering or
+    /// unregistering handlers does not undo it; only
+    /// [`TaskManager::resume`] does.
+    pub fn pause(&self) {
+        self.shared().paused.send_replace(true);
+        if self.state() == ManagerState::Running {
+            self.set_state(ManagerState::Paused);
+        }
+    }
+
+    /// Claims again after [`TaskManager::pause`].
+    pub fn resume(&self) {
+        self.shared().paused.send_replace(false);
+        if self.state() == ManagerState::Paused {
+            self.set_state(ManagerState::Running);
+        }
+    }
+
+    /// Whether [`TaskManager::pause`] is in force.
+    pub fn is_paused(&self) -> bool {
+        *self.shared().paused.borrow()
+    }
+
+    /// Stops gracefully: no new claims; running handlers get up to
+    /// `shutdown_timeout` to finish and their results are recorded; those
+    /// still running then are stopped and their tasks go back to `pending`
+    /// (not counted as a retry). Closes the database. Idempotent.
+    pub async fn stop(&self) -> Result<()> {
+        let mut lifecycle = self.inner.lifecycle.lock().await;
+        let previous = std::mem::replace(&mut *lifecycle, Lifecycle::Stopped);
+        if let Lifecycle::Running(services) = previous {
+            services.stop(self.shared()).await;
+        }
+        if !matches!(self.state(), ManagerState::Stopped) {
+            self.set_state(ManagerState::Stopped);
+            self.shared().store.close().await;
+            tracing::info!(worker_id = %self.worker_id(), "task manager stopped");
+        }
+        Ok(())
+    }
+
+    /// How many attempts this process is running now.
+    pub fn running_count(&self) -> usize {
+        self.shared().running_count()
+    }
+
+    /// One task by id, or `None`.
+    pub async fn get_task(&self, id: TaskId) -> Result<Option<TaskRecord>> {
+        self.store()?
+            .task_get(id.get())
+            .await?
+            .map(TaskRecord::try_from)
+            .transpose()
+    }
+
+    /// Tasks matching the filter (AND-combined), oldest first.
+    pub async fn get_tasks(&self, filter: TaskFilter) -> Result<Vec<TaskRecord>> {
+        let params = TaskListParams {
+            filter,
+            limit: None,
+        };
+        self.store()?
+            .task_list(&params)
+            .await?
+            .into_iter()
+            .map(TaskRecord::try_from)
+            .collect()
+    }
+
+    /// Task counts per tag, name and status (all tags when `tag` is none),
+    /// ordered by tag, name, status.
+    pub async fn task_stats(&self, tag: Option<&str>) -> Result<Vec<TaskStats>> {
+        let params = TaskStatsParams {
+            tag: tag.map(str::to_owned),
+        };
+        self.store()?
+            .task_stats(&params)
+            .await?
+            .into_iter()
+            .map(TaskStats::try_from)
+            .collect()
+    }
+
+    /// Deletes the tasks matching the filter (an empty filter deletes every
+    /// task); returns how many. A deleted running task's attempt is stopped
+    /// and can no longer write.
+    pub async fn delete_tasks(&self, filter: TaskFilter) -> Result<u64> {
+        let params = TaskListParams {
+            filter,
+            limit: None,
+        };
+        let deleted = self.store()?.task_delete_many(&params).await?;
+        self.shared().check_leases.notify_one();
+        Ok(deleted)
+    }
+
+    /// Pauses one task (from pending, running, failed or timeout). A running
+    /// attempt is stopped and its writes are rejected; only
+    /// [`TaskManager::resume_task`] runs it again.
+    pub async fn pause_task(&self, id: TaskId) -> Result<()> {
+        self.transition(TaskSetStatusParams::paused(id.get()))
+            .await?;
+        if self.shared().running().cancel(id.get(), false) {
+            tracing::info!(%id, "paused a task running here; its attempt was stopped");
+        }
+        self.shared().check_leases.notify_one();
+        Ok(())
+    }
+
+    /// Resumes a paused task: due at once, at its current stage, with a
+    /// fresh retry budget. `reason` is logged with the change.
+    pub async fn resume_task(&self, id: TaskId, reason: Option<&str>) -> Result<()> {
+        self.transition(TaskSetStatusParams::resumed(id.get()))
+            .await?;
+        tracing::info!(%id, reason = reason.unwrap_or("manual"), "task resumed");
+        self.shared().wake.notify_one();
+        Ok(())
+    }
+
+    /// Applies one operator transition; a refused one becomes `NotFound` or
+    /// `InvalidTransition` naming the current status.
+    async fn transition(&self, change: TaskSetStatusParams) -> Result<()> {
+        let store = self.store()?;
+        let applied = store
+            .task_set_status_many(std::slice::from_ref(&change))
+            .await?;
+        if applied.first().copied().unwrap_or(false) {
+            return Ok(());
+        }
+        let id = TaskId(change.id);
+        let row = store
+            .task_get(change.id)
+            .await?
+            .ok_or(Error::NotFound { id })?;
+        let from: TaskStatus = crate::store::row::parse_column("status", &row.status)?;
+        Err(Error::InvalidTransition {
+            id,
+            from,
+            to: change.to(),
+        })
+    }
+}
+
+/// The statuses `pause_task` accepts (for documentation and tools).
+pub fn pausable_statuses() -> &'static [TaskStatus] {
+    Transition::Pause.allowed_from()
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Without stop() the background services would keep the shared
+        // state alive forever; stop them (running attempts are abandoned
+        // and their leases lapse).
+        self.shared.stop_claiming.cancel();
+        self.shared.stop_services.cancel();
+    }
+}
+
+impl ManagerState {
+    /// The state's name.
+    pub fn name(self) -> &'static str {
+        self.as_str()
+    }
+}

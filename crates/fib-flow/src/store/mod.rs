@@ -1,0 +1,170 @@
+//! The storage seam: the [`Store`] trait the engine talks to, and
+//! [`connect`], which picks a backend from the database URL.
+//!
+//! **Not a stable API.** The trait is public so that tests and tools can
+//! exercise backends directly; it changes whenever the engine needs it to.
+//! Do not implement it outside this crate.
+//!
+//! Rules: no SQL above this line, no decisions below it. Every method takes
+//! one params struct built by the engine (see [`params`]); a backend binds
+//! the values, runs one SQL file (or a short transaction of them), and maps
+//! the rows. Methods are named `noun_verb` and kept in alphabetical order.
+//! Times are milliseconds since the Unix epoch on the database's clock.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+pub mod migrate;
+pub mod params;
+pub mod row;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+pub use params::*;
+pub use row::*;
+
+/// What a backend can do, as data (not as optional traits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreCaps {
+    /// The backend name: `sqlite`, `postgres` or `mysql`.
+    pub backend: &'static str,
+    /// Whether other processes can be woken by the database
+    /// (`LISTEN/NOTIFY`).
+    pub listen_notify: bool,
+    /// Whether claims skip rows locked by other transactions.
+    pub skip_locked: bool,
+}
+
+/// The operations the engine needs from a database. See the module docs:
+/// not semver-stable, do not implement.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The backend's capabilities.
+    fn caps(&self) -> StoreCaps;
+
+    /// Closes the connections; later calls fail.
+    async fn close(&self);
+
+    /// Applies every migration not yet applied, in version order, and
+    /// returns the versions it applied. Idempotent.
+    async fn migrate(&self) -> Result<Vec<i64>>;
+
+    /// The migration versions recorded in the database, ascending.
+    async fn migration_versions(&self) -> Result<Vec<i64>>;
+
+    /// The database's current time, in milliseconds since the epoch.
+    async fn now_ms(&self) -> Result<i64>;
+
+    /// Claims up to `limit` due tasks in one transaction: per name at most
+    /// that name's limit, ordered by priority (high first), then due time,
+    /// then id. Claimed rows become `running` under `worker_id` with their
+    /// attempt number incremented. Returns them in claim order.
+    async fn task_claim_many(&self, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>>;
+
+    /// Deletes the tasks matching the filter; returns how many.
+    async fn task_delete_many(&self, params: &TaskListParams) -> Result<u64>;
+
+    /// One task by id.
+    async fn task_get(&self, id: i64) -> Result<Option<TaskRow>>;
+
+    /// Renews the lease of every task running under `worker_id` (one
+    /// statement) and returns the leases it renewed, so the caller can tell
+    /// which of its attempts were lost.
+    async fn task_heartbeat(&self, params: &TaskHeartbeatParams) -> Result<Vec<TaskLease>>;
+
+    /// Inserts one task; returns its id.
+    async fn task_insert(&self, params: &TaskInsertParams) -> Result<i64>;
+
+    /// Tasks matching the filter, ordered by creation time then id.
+    async fn task_list(&self, params: &TaskListParams) -> Result<Vec<TaskRow>>;
+
+    /// Running tasks past their total timeout or their heartbeat timeout.
+    async fn task_list_expired(&self, params: &TaskListExpiredParams) -> Result<Vec<ExpiredTask>>;
+
+    /// Applies status changes in one transaction, each guarded by its
+    /// allowed source statuses and (when given) its fence. Returns, per
+    /// change, whether it was applied.
+    async fn task_set_status_many(&self, params: &[TaskSetStatusParams]) -> Result<Vec<bool>>;
+
+    /// Task counts grouped by tag, name and status.
+    async fn task_stats(&self, params: &TaskStatsParams) -> Result<Vec<TaskStatsRow>>;
+}
+
+/// Opens the backend named by the URL scheme.
+///
+/// `sqlite:PATH` (a file, created when missing) and `sqlite::memory:` are
+/// supported; any other scheme is [`Error::UnsupportedDatabase`].
+pub async fn connect(config: &Config) -> Result<Arc<dyn Store>> {
+    let url = config.database_url.trim();
+    let scheme = url
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match scheme.as_str() {
+        "sqlite" => connect_sqlite(config).await,
+        "postgres" | "postgresql" | "mysql" | "mariadb" => Err(Error::UnsupportedDatabase {
+            url: redact(url),
+            reason: format!("the {scheme} backend is not part of this build yet; use sqlite:PATH or sqlite::memory:"),
+        }),
+        _ => Err(Error::UnsupportedDatabase {
+            url: redact(url),
+            reason: "unknown scheme; expected sqlite:PATH or sqlite::memory:".into(),
+        }),
+    }
+}
+
+#[cfg(feature = "sqlite")]
+async fn connect_sqlite(config: &Config) -> Result<Arc<dyn Store>> {
+    Ok(Arc::new(sqlite::SqliteStore::connect(config).await?))
+}
+
+#[cfg(not(feature = "sqlite"))]
+async fn connect_sqlite(config: &Config) -> Result<Arc<dyn Store>> {
+    Err(Error::UnsupportedDatabase {
+        url: redact(&config.database_url),
+        reason: "SQLite support needs the `sqlite` cargo feature of fib-flow".into(),
+    })
+}
+
+/// The URL with any password replaced by `***`, for error messages.
+pub(crate) fn redact(url: &str) -> String {
+    if let (Some(scheme_end), Some(at)) = (url.find("://"), url.rfind('@')) {
+        let credentials = &url[scheme_end + 3..at];
+        if let Some(colon) = credentials.find(':') {
+            let user = &credentials[..colon];
+            return format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]);
+        }
+    }
+    url.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("sqlite:x.db"), "sqlite:x.db");
+    }
+
+    #[tokio::test]
+    async fn unknown_and_unbuilt_schemes_are_clear_errors() {
+        for url in ["redis://x", "postgres://u:pw@h/db", "nonsense"] {
+            match connect(&Config::new(url)).await {
+                Err(Error::UnsupportedDatabase { url, reason }) => {
+                    assert!(!url.contains("pw"), "{url}");
+                    assert!(!reason.is_empty());
+                }
+                Err(other) => panic!("{url}: unexpected {other:?}"),
+                Ok(_) => panic!("{url}: connected"),
+            }
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! One params struct per [`Store`](super::Store) method, shared by every
+//! backend. Status changes are built only through the named constructors of
+//! [`TaskSetStatusParams`], which carry the allowed source statuses (from
+//! [`Transition`]) and the ownership fence, so no backend re-derives a rule.
+
+use std::time::Duration;
+
+use crate::config::millis;
+use crate::state::{FailurePlan, TaskKind, TaskStatus, Transition};
+use crate::task::TaskFilter;
+
+/// When a row next becomes due, relative to the database clock or absolute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextRun {
+    /// Leave `next_run_at` as it is.
+    Keep,
+    /// The database's now plus this many milliseconds.
+    AfterMs(i64),
+    /// This absolute time (milliseconds since the epoch).
+    AtMs(i64),
+}
+
+/// Params of [`Store::task_insert`](super::Store::task_insert).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskInsertParams {
+    /// Handler name.
+    pub name: String,
+    /// Async or cron.
+    pub kind: TaskKind,
+    /// Payload as JSON text.
+    pub payload: Option<String>,
+    /// Priority.
+    pub priority: i32,
+    /// Tag.
+    pub tag: Option<String>,
+    /// Total run time of one attempt, ms.
+    pub timeout_ms: i64,
+    /// Total runs allowed.
+    pub max_attempts: i64,
+    /// Delay between runs after a failure, ms.
+    pub retry_interval_ms: i64,
+    /// First due time ([`NextRun::Keep`] means now).
+    pub next_run: NextRun,
+    /// Cron expression of a cron task.
+    pub cron_expr: Option<String>,
+}
+
+/// One name a worker can claim, with how many of it may be claimed now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimName {
+    /// Handler name.
+    pub name: String,
+    /// Most rows of this name to claim in this call.
+    pub limit: i64,
+}
+
+/// Params of [`Store::task_claim_many`](super::Store::task_claim_many).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskClaimManyParams {
+    /// The claiming worker.
+    pub worker_id: String,
+    /// Statuses a row may be claimed from ([`Transition::Claim`]).
+    pub from: Vec<TaskStatus>,
+    /// Names this worker runs, each with its own limit.
+    pub names: Vec<ClaimName>,
+    /// Most rows in total.
+    pub limit: i64,
+}
+
+impl TaskClaimManyParams {
+    /// A claim of up to `limit` rows among `names`.
+    pub fn new(worker_id: impl Into<String>, names: Vec<ClaimName>, limit: i64) -> Self {
+        TaskClaimManyParams {
+            worker_id: worker_id.into(),
+            from: Transition::Claim.allowed_from().to_vec(),
+            names,
+            limit,
+        }
+    }
+}
+
+/// The owner of a running attempt: a write about it applies only while both
+/// still match the row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    /// The worker that claimed it.
+    pub worker_id: String,
+    /// The attempt number it was claimed under.
+    pub attempt: i64,
+}
+
+/// How a status change treats the `error` column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorUpdate {
+    /// Leave it.
+    Keep,
+    /// Replace it.
+    Set(String),
+}
+
+/// Params of one guarded status change; build them with the constructors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskSetStatusParams {
+    /// The task.
+    pub id: i64,
+    /// The transition (its target and allowed source statuses).
+    pub transition: Transition,
+    /// Owner guard, for transitions of a running attempt.
+    pub fence: Option<Fence>,
+    /// New result (JSON text) when `Some`.
+    pub result: Option<String>,
+    /// What happens to `error`.
+    pub error: ErrorUpdate,
+    /// New due time.
+    pub next_run: NextRun,
+    /// New `retry_count` when `Some`.
+    pub retry_count: Option<i64>,
+    /// Whether `worker_id` is cleared (the task is given back).
+    pub release_owner: bool,
+}
+
+impl TaskSetStatusParams {
+    fn base(id: i64, transition: Transition, fence: Option<Fence>) -> Self {
+        TaskSetStatusParams {
+            id,
+            transition,
+            fence,
+            result: None,
+            error: ErrorUpdate::Keep,
+            next_run: NextRun::Keep,
+            retry_count: None,
+            release_owner: false,
+        }
+    }
+
+    /// The status the row gets.
+    pub fn to(&self) -> TaskStatus {
+        self.transition.target()
+    }
+
+    /// Statuses the row may be in for the change to apply.
+    pub fn from(&self) -> &'static [TaskStatus] {
+        self.transition.allowed_from()
+    }
+
+    /// Whether the row becomes terminal (so `finished_at` is set).
+    pub fn finishes(&self) -> bool {
+        self.to().is_terminal()
+    }
+
+    /// The running attempt's async handler succeeded.
+    pub fn completed(id: i64, fence: Fence, result_json: String) -> Self {
+        TaskSetStatusParams {
+            result: Some(result_json),
+            ..Self::base(id, Transition::Complete, Some(fence))
+        }
+    }
+
+    /// The running attempt failed (error or timeout); `plan` says whether a
+    /// retry follows.
+    pub fn failed(id: i64, fence: Fence, plan: &FailurePlan, error: String) -> Self {
+        TaskSetStatusParams {
+            error: ErrorUpdate::Set(error),
+            retry_count: Some(i64::from(plan.retry_count)),
+            next_run: match plan.retry_after {
+                Some(delay) => NextRun::AfterMs(millis(delay)),
+                None => NextRun::Keep,
+            },
+            ..Self::base(id, plan.transition, Some(fence))
+        }
+    }
+
+    /// A stopping worker gives back a task it could not finish: due at
+    /// once, not counted as a retry.
+    pub fn released(id: i64, fence: Fence) -> Self {
+        TaskSetStatusParams {
+            next_run: NextRun::AfterMs(0),
+            release_owner: true,
+            ..Self::base(id, Transition::Release, Some(fence))
+        }
+    }
+
+    /// An operator pauses the task (any owner).
+    pub fn paused(id: i64) -> Self {
+        Self::base(id, Transition::Pause, None)
+    }
+
+    /// An operator resumes a paused task: due at once with a fresh retry
+    /// budget, at its current stage.
+    pub fn resumed(id: i64) -> Self {
+        TaskSetStatusParams {
+            next_run: NextRun::AfterMs(0),
+            retry_count: Some(0),
+            ..Self::base(id, Transition::Resume, None)
+        }
+    }
+}
+
+/// Params of [`Store::task_heartbeat`](super::Store::task_heartbeat).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskHeartbeatParams {
+    /// The worker whose running tasks are renewed.
+    pub worker_id: String,
+}
+
+/// Params of [`Store::task_list_expired`](super::Store::task_list_expired).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskListExpiredParams {
+    /// A lease older than this has expired, ms.
+    pub heartbeat_timeout_ms: i64,
+    /// Most rows to return.
+    pub limit: i64,
+}
+
+impl TaskListExpiredParams {
+    /// Expired tasks under the given heartbeat timeout.
+    pub fn new(heartbeat_timeout: Duration, limit: i64) -> Self {
+        TaskListExpiredParams {
+            heartbeat_timeout_ms: millis(heartbeat_timeout),
+            limit,
+        }
+    }
+}
+
+/// Params of [`Store::task_list`](super::Store::task_list) and
+/// [`Store::task_delete_many`](super::Store::task_delete_many).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskListParams {
+    /// Tag, status and name filters.
+    pub filter: TaskFilter,
+    /// Most rows (none: all).
+    pub limit: Option<i64>,
+}
+
+/// Params of [`Store::task_stats`](super::Store::task_stats).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskStatsParams {
+    /// Only this tag.
+    pub tag: Option<String>,
+}

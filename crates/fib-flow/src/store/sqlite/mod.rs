@@ -1,0 +1,347 @@
+//! The embedded SQLite backend: bind, run, map. No decisions here.
+//!
+//! File databases run in WAL mode with a busy timeout. All writes go through
+//! a pool of exactly one connection, so writers in this process queue in
+//! order instead of spinning on SQLite's lock; write transactions begin with
+//! `BEGIN IMMEDIATE` so a read-then-write transaction never fails to upgrade
+//! when another process shares the file. Reads use a separate pool.
+//! `sqlite::memory:` uses one connection for everything (each connection
+//! would otherwise be its own database).
+//!
+//! SQLite's clock is this process's clock: times are read here, in
+//! milliseconds, and bound as parameters.
+
+use std::cmp::Reverse;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, Transaction};
+
+use super::migrate::{self, SQLITE as MIGRATIONS};
+use super::params::*;
+use super::row::*;
+use super::{Store, StoreCaps};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::state::TaskStatus;
+
+const READ_CONNECTIONS: u32 = 4;
+
+/// The SQLite [`Store`].
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (and for files, creates) the database named by
+    /// `config.database_url`.
+    pub async fn connect(config: &Config) -> Result<Self> {
+        let url = config.database_url.trim();
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| Error::UnsupportedDatabase {
+                url: url.to_owned(),
+                reason: format!("not a valid SQLite URL: {e}"),
+            })?
+            .busy_timeout(config.sqlite_busy_timeout)
+            .foreign_keys(true);
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if in_memory {
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options)
+                .await?;
+            return Ok(SqliteStore {
+                writer: pool.clone(),
+                reader: pool,
+            });
+        }
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READ_CONNECTIONS)
+            .connect_with(options)
+            .await?;
+        Ok(SqliteStore { writer, reader })
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn json_list<T: serde::Serialize>(values: &[T]) -> String {
+    // Serialising strings and integers cannot fail.
+    serde_json::to_string(values).unwrap_or_else(|_| "[]".into())
+}
+
+fn status_list(statuses: &[TaskStatus]) -> String {
+    json_list(&statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+}
+
+fn next_run_ms(next_run: NextRun, now: i64) -> Option<i64> {
+    match next_run {
+        NextRun::Keep => None,
+        NextRun::AfterMs(ms) => Some(now.saturating_add(ms)),
+        NextRun::AtMs(ms) => Some(ms),
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn caps(&self) -> StoreCaps {
+        StoreCaps {
+            backend: "sqlite",
+            listen_notify: false,
+            skip_locked: false,
+        }
+    }
+
+    async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
+    async fn migrate(&self) -> Result<Vec<i64>> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(include_str!("queries/migrations_create.sql"))
+            .execute(&mut *tx)
+            .await?;
+        let applied: Vec<i64> = sqlx::query_scalar(include_str!("queries/migrations_list.sql"))
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut done = Vec::new();
+        for migration in migrate::pending(MIGRATIONS, &applied)? {
+            let failed = |source| Error::Migration {
+                version: migration.version,
+                name: migration.name,
+                source,
+            };
+            // sqlx's SQLite driver runs every statement of a multi-statement
+            // string (and `raw_sql` trips async-trait's Send inference).
+            sqlx::query(migration.sql)
+                .execute(&mut *tx)
+                .await
+                .map_err(failed)?;
+            sqlx::query(include_str!("queries/migrations_insert.sql"))
+                .bind(migration.version)
+                .bind(migration.name)
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await
+                .map_err(failed)?;
+            done.push(migration.version);
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    async fn migration_versions(&self) -> Result<Vec<i64>> {
+        let mut conn = self.reader.acquire().await?;
+        sqlx::query(include_str!("queries/migrations_create.sql"))
+            .execute(&mut *conn)
+            .await?;
+        Ok(
+            sqlx::query_scalar(include_str!("queries/migrations_list.sql"))
+                .fetch_all(&mut *conn)
+                .await?,
+        )
+    }
+
+    async fn now_ms(&self) -> Result<i64> {
+        Ok(now_ms())
+    }
+
+    async fn task_claim_many(&self, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>> {
+        if params.limit <= 0 || params.names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin_write().await?;
+        let now = now_ms();
+        let mut candidates: Vec<(i64, i64, i64)> = Vec::new();
+        for claim in params.names.iter().filter(|c| c.limit > 0) {
+            let rows: Vec<(i64, i64, i64)> =
+                sqlx::query_as(include_str!("queries/task_claim_many_select.sql"))
+                    .bind(&claim.name)
+                    .bind(now)
+                    .bind(claim.limit.min(params.limit))
+                    .fetch_all(&mut *tx)
+                    .await?;
+            candidates.extend(rows);
+        }
+        // Merging each name's best rows gives the best rows overall.
+        candidates.sort_by_key(|&(id, priority, next_run_at)| (Reverse(priority), next_run_at, id));
+        candidates.truncate(usize::try_from(params.limit).unwrap_or(usize::MAX));
+        if candidates.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = candidates.iter().map(|c| c.0).collect();
+        let ids_json = json_list(&ids);
+        sqlx::query(include_str!("queries/task_claim_many_update.sql"))
+            .bind(TaskStatus::Running.as_str())
+            .bind(&params.worker_id)
+            .bind(now)
+            .bind(&ids_json)
+            .bind(status_list(&params.from))
+            .execute(&mut *tx)
+            .await?;
+        let mut rows: Vec<TaskRow> = sqlx::query_as(include_str!("queries/task_get_many.sql"))
+            .bind(&ids_json)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        rows.sort_by_key(|row| ids.iter().position(|&id| id == row.id));
+        Ok(rows)
+    }
+
+    async fn task_delete_many(&self, params: &TaskListParams) -> Result<u64> {
+        let filter = &params.filter;
+        let done = sqlx::query(include_str!("queries/task_delete_many.sql"))
+            .bind(filter.tag.as_deref())
+            .bind(filter.status.map(TaskStatus::as_str))
+            .bind(filter.name.as_deref())
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn task_get(&self, id: i64) -> Result<Option<TaskRow>> {
+        Ok(sqlx::query_as(include_str!("queries/task_get.sql"))
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?)
+    }
+
+    async fn task_heartbeat(&self, params: &TaskHeartbeatParams) -> Result<Vec<TaskLease>> {
+        Ok(sqlx::query_as(include_str!("queries/task_heartbeat.sql"))
+            .bind(&params.worker_id)
+            .bind(now_ms())
+            .fetch_all(&self.writer)
+            .await?)
+    }
+
+    async fn task_insert(&self, params: &TaskInsertParams) -> Result<i64> {
+        let now = now_ms();
+        Ok(sqlx::query_scalar(include_str!("queries/task_insert.sql"))
+            .bind(&params.name)
+            .bind(params.kind.as_str())
+            .bind(TaskStatus::Pending.as_str())
+            .bind(params.priority)
+            .bind(params.payload.as_deref())
+            .bind(params.tag.as_deref())
+            .bind(params.timeout_ms)
+            .bind(params.max_attempts)
+            .bind(params.retry_interval_ms)
+            .bind(params.cron_expr.as_deref())
+            .bind(now)
+            .bind(next_run_ms(params.next_run, now).unwrap_or(now))
+            .fetch_one(&self.writer)
+            .await?)
+    }
+
+    async fn task_list(&self, params: &TaskListParams) -> Result<Vec<TaskRow>> {
+        let filter = &params.filter;
+        Ok(sqlx::query_as(include_str!("queries/task_list.sql"))
+            .bind(filter.tag.as_deref())
+            .bind(filter.status.map(TaskStatus::as_str))
+            .bind(filter.name.as_deref())
+            .bind(params.limit.unwrap_or(-1))
+            .fetch_all(&self.reader)
+            .await?)
+    }
+
+    async fn task_list_expired(&self, params: &TaskListExpiredParams) -> Result<Vec<ExpiredTask>> {
+        Ok(
+            sqlx::query_as(include_str!("queries/task_list_expired.sql"))
+                .bind(now_ms())
+                .bind(params.heartbeat_timeout_ms)
+                .bind(params.limit)
+                .fetch_all(&self.reader)
+                .await?,
+        )
+    }
+
+    async fn task_set_status_many(&self, params: &[TaskSetStatusParams]) -> Result<Vec<bool>> {
+        if params.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin_write().await?;
+        let now = now_ms();
+        let mut applied = Vec::with_capacity(params.len());
+        for change in params {
+            let (set_error, error) = match &change.error {
+                ErrorUpdate::Keep => (false, None),
+                ErrorUpdate::Set(text) => (true, Some(text.as_str())),
+            };
+            let done = sqlx::query(include_str!("queries/task_set_status.sql"))
+                .bind(change.to().as_str())
+                .bind(now)
+                .bind(change.finishes())
+                .bind(change.result.is_some())
+                .bind(change.result.as_deref())
+                .bind(set_error)
+                .bind(error)
+                .bind(next_run_ms(change.next_run, now))
+                .bind(change.retry_count)
+                .bind(change.release_owner)
+                .bind(change.id)
+                .bind(status_list(change.from()))
+                .bind(change.fence.as_ref().map(|f| f.worker_id.as_str()))
+                .bind(change.fence.as_ref().map(|f| f.attempt))
+                .execute(&mut *tx)
+                .await?;
+            applied.push(done.rows_affected() == 1);
+        }
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    async fn task_stats(&self, params: &TaskStatsParams) -> Result<Vec<TaskStatsRow>> {
+        Ok(sqlx::query_as(include_str!("queries/task_stats.sql"))
+            .bind(params.tag.as_deref())
+            .fetch_all(&self.reader)
+            .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::state::Transition;
+
+    /// The claim query spells the claimable statuses out for its partial
+    /// index; they must be exactly the claim transition's sources.
+    #[test]
+    fn claim_query_statuses_match_the_claim_transition() {
+        for sql in [
+            include_str!("queries/task_claim_many_select.sql"),
+            include_str!("../../../migrations/sqlite/0001_init.sql"),
+        ] {
+            let spelled = "status IN ('pending', 'failed', 'timeout')";
+            assert!(sql.contains(spelled), "{sql}");
+        }
+        let expected: Vec<_> = Transition::Claim
+            .allowed_from()
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
+        assert_eq!(expected, ["pending", "failed", "timeout"]);
+    }
+}

@@ -1,0 +1,1 @@
+INSERT INTO fib_flow_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)

@@ -1,0 +1,1 @@
+SELECT version FROM fib_flow_migrations ORDER BY version

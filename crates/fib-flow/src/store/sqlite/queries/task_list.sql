@@ -1,0 +1,7 @@
+-- LIMIT -1 means no limit in SQLite.
+SELECT * FROM fib_flow_task_records
+WHERE (?1 IS NULL OR tag = ?1)
+  AND (?2 IS NULL OR status = ?2)
+  AND (?3 IS NULL OR name = ?3)
+ORDER BY created_at, id
+LIMIT ?4
