@@ -120,6 +120,16 @@ impl Shared {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Tells every running attempt to stop and give its task back.
+    pub(crate) fn release_all(&self) -> usize {
+        let mut running = self.running();
+        let ids: Vec<i64> = running.tasks.keys().copied().collect();
+        for &id in &ids {
+            running.cancel(id, true);
+        }
+        ids.len()
+    }
+
     pub(crate) fn running_count(&self) -> usize {
         self.running().tasks.len()
     }
@@ -157,16 +167,8 @@ impl Services {
             .await
             .is_err()
         {
-            let ids: Vec<i64> = shared.running().tasks.keys().copied().collect();
-            tracing::warn!(
-                count = ids.len(),
-                "shutdown timeout passed; releasing unfinished tasks"
-            );
-            let mut running = shared.running();
-            for id in ids {
-                running.cancel(id, true);
-            }
-            drop(running);
+            let count = shared.release_all();
+            tracing::warn!(count, "shutdown timeout passed; releasing unfinished tasks");
             // Releasing is one write per attempt; give it a bounded wait.
             let grace = Duration::from_secs(10);
             if tokio::time::timeout(grace, shared.executions.wait())
