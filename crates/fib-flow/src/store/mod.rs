@@ -23,6 +23,7 @@ pub mod params;
 pub mod row;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+mod traced;
 
 pub use params::*;
 pub use row::*;
@@ -98,8 +99,14 @@ pub trait Store: Send + Sync + 'static {
 /// Opens the backend named by the URL scheme.
 ///
 /// `sqlite:PATH` (a file, created when missing) and `sqlite::memory:` are
-/// supported; any other scheme is [`Error::UnsupportedDatabase`].
+/// supported; any other scheme is [`Error::UnsupportedDatabase`]. Every call
+/// on the returned store runs in a `store` tracing span.
 pub async fn connect(config: &Config) -> Result<Arc<dyn Store>> {
+    let backend = connect_backend(config).await?;
+    Ok(Arc::new(traced::Traced::new(backend)))
+}
+
+async fn connect_backend(config: &Config) -> Result<Arc<dyn Store>> {
     let url = config.database_url.trim();
     let scheme = url
         .split(':')

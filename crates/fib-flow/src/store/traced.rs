@@ -1,0 +1,108 @@
+//! The one place where store calls get a tracing span: a facade over any
+//! backend (as Oban's `Engine.with_span`).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tracing::Instrument;
+
+use super::params::*;
+use super::row::*;
+use super::{Store, StoreCaps};
+use crate::error::Result;
+
+/// Wraps a backend so every call runs in a `store` span naming the
+/// operation and the backend, and failures are logged at debug level.
+pub(crate) struct Traced {
+    inner: Arc<dyn Store>,
+    backend: &'static str,
+}
+
+impl Traced {
+    pub(crate) fn new(inner: Arc<dyn Store>) -> Self {
+        let backend = inner.caps().backend;
+        Traced { inner, backend }
+    }
+
+    async fn run<T>(
+        &self,
+        op: &'static str,
+        call: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let span = tracing::debug_span!("store", op, backend = self.backend);
+        let result = call.instrument(span.clone()).await;
+        if let Err(error) = &result {
+            span.in_scope(|| tracing::debug!(%error, "store call failed"));
+        }
+        result
+    }
+}
+
+#[async_trait]
+impl Store for Traced {
+    fn caps(&self) -> StoreCaps {
+        self.inner.caps()
+    }
+
+    async fn close(&self) {
+        self.inner.close().await
+    }
+
+    async fn migrate(&self) -> Result<Vec<i64>> {
+        self.run("migrate", self.inner.migrate()).await
+    }
+
+    async fn migration_versions(&self) -> Result<Vec<i64>> {
+        self.run("migration_versions", self.inner.migration_versions())
+            .await
+    }
+
+    async fn now_ms(&self) -> Result<i64> {
+        self.run("now_ms", self.inner.now_ms()).await
+    }
+
+    async fn task_claim_many(&self, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>> {
+        self.run("task_claim_many", self.inner.task_claim_many(params))
+            .await
+    }
+
+    async fn task_delete_many(&self, params: &TaskListParams) -> Result<u64> {
+        self.run("task_delete_many", self.inner.task_delete_many(params))
+            .await
+    }
+
+    async fn task_get(&self, id: i64) -> Result<Option<TaskRow>> {
+        self.run("task_get", self.inner.task_get(id)).await
+    }
+
+    async fn task_heartbeat(&self, params: &TaskHeartbeatParams) -> Result<Vec<TaskLease>> {
+        self.run("task_heartbeat", self.inner.task_heartbeat(params))
+            .await
+    }
+
+    async fn task_insert(&self, params: &TaskInsertParams) -> Result<i64> {
+        self.run("task_insert", self.inner.task_insert(params))
+            .await
+    }
+
+    async fn task_list(&self, params: &TaskListParams) -> Result<Vec<TaskRow>> {
+        self.run("task_list", self.inner.task_list(params)).await
+    }
+
+    async fn task_list_expired(&self, params: &TaskListExpiredParams) -> Result<Vec<ExpiredTask>> {
+        self.run("task_list_expired", self.inner.task_list_expired(params))
+            .await
+    }
+
+    async fn task_set_status_many(&self, params: &[TaskSetStatusParams]) -> Result<Vec<bool>> {
+        self.run(
+            "task_set_status_many",
+            self.inner.task_set_status_many(params),
+        )
+        .await
+    }
+
+    async fn task_stats(&self, params: &TaskStatsParams) -> Result<Vec<TaskStatsRow>> {
+        self.run("task_stats", self.inner.task_stats(params)).await
+    }
+}
