@@ -76,6 +76,13 @@ pub struct Config {
     /// connection or process. Defaults to [`DEFAULT_SQLITE_BUSY_TIMEOUT`]
     /// (5 s).
     pub sqlite_busy_timeout: Duration,
+    /// Where fib-flow's tables live: a PostgreSQL schema or a MySQL database
+    /// of this name, created when missing, so several applications (or
+    /// tests) share one server without seeing each other. Lowercase letters,
+    /// digits and `_`, starting with a letter or `_`, at most 63 bytes. Not
+    /// supported on SQLite (use another file). Defaults to none: the URL's
+    /// database and PostgreSQL's default `search_path`.
+    pub schema: Option<String>,
     /// This process's identity, written on every task it claims and used to
     /// fence its writes. Defaults to `worker-<uuid v4>`, new at every build;
     /// 1 to 255 bytes, no surrounding whitespace.
@@ -97,6 +104,7 @@ impl Config {
             maintenance_interval: DEFAULT_MAINTENANCE_INTERVAL,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             sqlite_busy_timeout: DEFAULT_SQLITE_BUSY_TIMEOUT,
+            schema: None,
             worker_id: new_worker_id(),
         }
     }
@@ -136,6 +144,9 @@ impl Config {
             return Err(Error::config("max_concurrent_tasks", "must be at least 1"));
         }
         check_identifier(&self.worker_id).map_err(|reason| Error::config("worker_id", reason))?;
+        if let Some(schema) = &self.schema {
+            check_schema_name(schema).map_err(|reason| Error::config("schema", reason))?;
+        }
         Ok(())
     }
 }
@@ -182,6 +193,22 @@ pub(crate) fn check_identifier(value: &str) -> std::result::Result<(), String> {
     if value.chars().any(char::is_control) {
         return Err(format!(
             "must not contain control characters, got {value:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// A schema (or MySQL database) name is spliced into DDL, so it must be a
+/// plain SQL identifier: `[a-z_][a-z0-9_]*`, at most 63 bytes.
+pub(crate) fn check_schema_name(name: &str) -> std::result::Result<(), String> {
+    let mut chars = name.chars();
+    let starts_well = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !starts_well || !rest_ok || name.len() > 63 {
+        return Err(format!(
+            "must match [a-z_][a-z0-9_]* and be at most 63 bytes, got {name:?}"
         ));
     }
     Ok(())
@@ -257,6 +284,20 @@ mod tests {
         config.worker_id = "x".repeat(256);
         assert_eq!(field_of(config.validate()), "worker_id");
         assert_eq!(field_of(Config::new("  ").validate()), "database");
+    }
+
+    #[test]
+    fn schema_names_are_plain_identifiers() {
+        for good in ["fib", "_t1", "tenant_42"] {
+            let mut config = Config::new("sqlite::memory:");
+            config.schema = Some(good.into());
+            config.validate().unwrap();
+        }
+        for bad in ["", "1abc", "Fib", "a-b", "a;drop", "x\"y", &"a".repeat(64)] {
+            let mut config = Config::new("sqlite::memory:");
+            config.schema = Some(bad.into());
+            assert_eq!(field_of(config.validate()), "schema", "{bad}");
+        }
     }
 
     #[test]

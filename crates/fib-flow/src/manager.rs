@@ -36,10 +36,18 @@ macro_rules! option_setters {
 }
 
 impl TaskManagerBuilder {
-    /// The database URL: `sqlite:PATH` (created when missing) or
-    /// `sqlite::memory:`. Required.
+    /// The database URL: `sqlite:PATH` (created when missing),
+    /// `sqlite::memory:`, `postgres://…` / `postgresql://…`, or `mysql://…` /
+    /// `mariadb://…`. Required.
     pub fn database(mut self, url: impl Into<String>) -> Self {
         self.config.database_url = url.into();
+        self
+    }
+
+    /// A PostgreSQL schema or MySQL database for fib-flow's tables, created
+    /// when missing. Defaults to none (see [`Config::schema`]).
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.config.schema = Some(schema.into());
         self
     }
 
@@ -358,7 +366,7 @@ impl TaskManager {
                 reason: "a stopped manager cannot be restarted; build a new one".into(),
             }),
             Lifecycle::Idle => {
-                *lifecycle = Lifecycle::Running(Services::start(self.shared()));
+                *lifecycle = Lifecycle::Running(Services::start(self.shared()).await);
                 let paused = *self.shared().paused.borrow();
                 self.set_state(if paused {
                     ManagerState::Paused

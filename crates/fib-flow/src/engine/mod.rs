@@ -83,7 +83,7 @@ pub(crate) struct Shared {
     pub(crate) registry: Registry,
     pub(crate) running: Mutex<RunningSet>,
     /// Wakes the claim loop: a submit, a freed slot, a registration.
-    pub(crate) wake: Notify,
+    pub(crate) wake: Arc<Notify>,
     /// Signalled when the last running attempt finishes.
     pub(crate) idle: Notify,
     /// Asks the heartbeat to check leases now (after a pause or delete).
@@ -105,7 +105,7 @@ impl Shared {
             store,
             registry: Registry::default(),
             running: Mutex::new(RunningSet::default()),
-            wake: Notify::new(),
+            wake: Arc::new(Notify::new()),
             idle: Notify::new(),
             check_leases: Notify::new(),
             paused: watch::channel(false).0,
@@ -142,7 +142,13 @@ pub(crate) struct Services {
 }
 
 impl Services {
-    pub(crate) fn start(shared: &Arc<Shared>) -> Self {
+    pub(crate) async fn start(shared: &Arc<Shared>) -> Self {
+        // Wake-ups from other processes, where the backend pushes them.
+        match shared.store.listen(shared.wake.clone()).await {
+            Ok(true) => tracing::debug!("listening for wake-ups from other processes"),
+            Ok(false) => tracing::debug!("no cross-process wake-ups on this backend; polling"),
+            Err(error) => tracing::warn!(%error, "could not listen for wake-ups; polling"),
+        }
         Services {
             claim: tokio::spawn(claim::run(shared.clone())),
             others: vec![

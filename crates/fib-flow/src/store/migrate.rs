@@ -26,6 +26,22 @@ pub const SQLITE: &[Migration] = &[Migration {
     sql: include_str!("../../migrations/sqlite/0001_init.sql"),
 }];
 
+/// PostgreSQL's migrations, in version order.
+#[cfg(feature = "postgres")]
+pub const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    sql: include_str!("../../migrations/postgres/0001_init.sql"),
+}];
+
+/// MySQL's migrations, in version order.
+#[cfg(feature = "mysql")]
+pub const MYSQL: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    sql: include_str!("../../migrations/mysql/0001_init.sql"),
+}];
+
 /// The migrations still to apply, given the versions already recorded.
 /// A recorded version this build does not know means the database was
 /// migrated by a newer build: [`Error::SchemaTooNew`].

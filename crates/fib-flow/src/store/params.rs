@@ -20,6 +20,19 @@ pub enum NextRun {
     AtMs(i64),
 }
 
+impl NextRun {
+    /// The change as three bind values for SQL that computes the time on
+    /// the database clock: whether it changes, the absolute time if one is
+    /// given, and the delay from now otherwise.
+    pub fn as_args(self) -> (bool, Option<i64>, i64) {
+        match self {
+            NextRun::Keep => (false, None, 0),
+            NextRun::AfterMs(ms) => (true, None, ms),
+            NextRun::AtMs(ms) => (true, Some(ms), 0),
+        }
+    }
+}
+
 /// Params of [`Store::task_insert`](super::Store::task_insert).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskInsertParams {

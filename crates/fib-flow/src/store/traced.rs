@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use tokio::sync::Notify;
 use tracing::Instrument;
 
 use super::params::*;
@@ -46,6 +47,10 @@ impl Store for Traced {
 
     async fn close(&self) {
         self.inner.close().await
+    }
+
+    async fn listen(&self, wake: Arc<Notify>) -> Result<bool> {
+        self.run("listen", self.inner.listen(wake)).await
     }
 
     async fn migrate(&self) -> Result<Vec<i64>> {

@@ -15,7 +15,30 @@ pub const DEADLINE: Duration = Duration::from_secs(20);
 pub struct TestDb {
     pub url: String,
     pub backend: &'static str,
+    /// The PostgreSQL schema or MySQL database that isolates this test.
+    pub schema: Option<String>,
     _dir: Option<tempfile::TempDir>,
+}
+
+/// The server URL of a backend from its environment variable; `None` (the
+/// test is skipped) when unset, a panic when `FIB_FLOW_TEST_REQUIRE_ALL=1`.
+fn server_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            let required = std::env::var("FIB_FLOW_TEST_REQUIRE_ALL").is_ok_and(|v| v == "1");
+            assert!(
+                !required,
+                "{var} is not set and FIB_FLOW_TEST_REQUIRE_ALL=1"
+            );
+            None
+        }
+    }
+}
+
+/// A schema name no other test uses.
+fn unique_schema() -> String {
+    format!("fft_{}", &uuid::Uuid::new_v4().simple().to_string()[..16])
 }
 
 impl TestDb {
@@ -26,6 +49,7 @@ impl TestDb {
         TestDb {
             url,
             backend: "sqlite_file",
+            schema: None,
             _dir: Some(dir),
         }
     }
@@ -35,7 +59,72 @@ impl TestDb {
         TestDb {
             url: "sqlite::memory:".into(),
             backend: "sqlite_memory",
+            schema: None,
             _dir: None,
+        }
+    }
+
+    /// A fresh schema on the server of `FIB_FLOW_TEST_POSTGRES_URL`.
+    pub fn postgres() -> Option<Self> {
+        Some(TestDb {
+            url: server_url("FIB_FLOW_TEST_POSTGRES_URL")?,
+            backend: "postgres",
+            schema: Some(unique_schema()),
+            _dir: None,
+        })
+    }
+
+    /// A fresh database on the server of `FIB_FLOW_TEST_MYSQL_URL`.
+    pub fn mysql() -> Option<Self> {
+        Some(TestDb {
+            url: server_url("FIB_FLOW_TEST_MYSQL_URL")?,
+            backend: "mysql",
+            schema: Some(unique_schema()),
+            _dir: None,
+        })
+    }
+
+    /// A handle naming the same server and schema (for cleanup after the
+    /// original moved into a test body).
+    pub fn clone_for_cleanup(&self) -> TestDb {
+        TestDb {
+            url: self.url.clone(),
+            backend: self.backend,
+            schema: self.schema.clone(),
+            _dir: None,
+        }
+    }
+
+    /// Options for connecting a store directly to this database.
+    pub fn config(&self) -> fib_flow::Config {
+        let mut config = fib_flow::Config::new(self.url.clone());
+        config.schema = self.schema.clone();
+        config
+    }
+
+    /// Drops the test's schema or database (SQLite files go with the
+    /// temporary directory).
+    pub async fn cleanup(&self) {
+        use sqlx::Connection;
+        let Some(schema) = &self.schema else { return };
+        let result = match self.backend {
+            "postgres" => match sqlx::PgConnection::connect(&self.url).await {
+                Ok(mut conn) => sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                    .execute(&mut conn)
+                    .await
+                    .map(drop),
+                Err(e) => Err(e),
+            },
+            _ => match sqlx::MySqlConnection::connect(&self.url).await {
+                Ok(mut conn) => sqlx::query(&format!("DROP DATABASE IF EXISTS `{schema}`"))
+                    .execute(&mut conn)
+                    .await
+                    .map(drop),
+                Err(e) => Err(e),
+            },
+        };
+        if let Err(error) = result {
+            eprintln!("could not drop test schema {schema}: {error}");
         }
     }
 
@@ -45,9 +134,18 @@ impl TestDb {
         self.backend != "sqlite_memory"
     }
 
+    /// Whether this is a SQLite database (file or memory).
+    pub fn is_sqlite(&self) -> bool {
+        self.backend.starts_with("sqlite")
+    }
+
     /// A builder on this database with short intervals for tests.
     pub fn builder(&self) -> TaskManagerBuilder {
-        TaskManager::builder()
+        let builder = match &self.schema {
+            Some(schema) => TaskManager::builder().schema(schema.clone()),
+            None => TaskManager::builder(),
+        };
+        builder
             .database(self.url.clone())
             .poll_interval(Duration::from_millis(50))
             .task_heartbeat_interval(Duration::from_millis(100))
@@ -106,9 +204,12 @@ pub async fn wait_for_status(manager: &TaskManager, id: TaskId, status: TaskStat
 }
 
 /// Expands one async test body into one `#[tokio::test]` per backend:
-/// `NAME::sqlite_file` and `NAME::sqlite_memory` (PostgreSQL and MySQL join
-/// when their backends land). The body sees the database as `db: TestDb`
-/// and returns `anyhow::Result<()>`.
+/// `NAME::sqlite_file`, `NAME::sqlite_memory`, `NAME::postgres` and
+/// `NAME::mysql`. The server backends skip (with a note on stderr) unless
+/// `FIB_FLOW_TEST_POSTGRES_URL` / `FIB_FLOW_TEST_MYSQL_URL` are set, and fail
+/// instead under `FIB_FLOW_TEST_REQUIRE_ALL=1`. The body sees the database
+/// as `db: TestDb` and returns `anyhow::Result<()>`; a server test's schema
+/// is dropped after a body that returned.
 macro_rules! backend_test {
     ($(#[$meta:meta])* async fn $name:ident($db:ident) $body:block) => {
         $(#[$meta])*
@@ -118,6 +219,17 @@ macro_rules! backend_test {
 
             async fn body($db: $crate::common::TestDb) -> anyhow::Result<()> $body
 
+            async fn on_server(db: Option<$crate::common::TestDb>, backend: &str) -> anyhow::Result<()> {
+                let Some(db) = db else {
+                    eprintln!("skipped on {backend}: its FIB_FLOW_TEST_*_URL is not set");
+                    return Ok(());
+                };
+                let schema_db = db.clone_for_cleanup();
+                let result = body(db).await;
+                schema_db.cleanup().await;
+                result
+            }
+
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite_file() -> anyhow::Result<()> {
                 body($crate::common::TestDb::sqlite_file()).await
@@ -126,6 +238,16 @@ macro_rules! backend_test {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite_memory() -> anyhow::Result<()> {
                 body($crate::common::TestDb::sqlite_memory()).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() -> anyhow::Result<()> {
+                on_server($crate::common::TestDb::postgres(), "postgres").await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mysql() -> anyhow::Result<()> {
+                on_server($crate::common::TestDb::mysql(), "mysql").await
             }
         }
     };

@@ -13,12 +13,14 @@
 
 use std::cmp::Reverse;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Sqlite, Transaction};
+use tokio::sync::Notify;
 
 use super::migrate::{self, SQLITE as MIGRATIONS};
 use super::params::*;
@@ -41,6 +43,12 @@ impl SqliteStore {
     /// Opens (and for files, creates) the database named by
     /// `config.database_url`.
     pub async fn connect(config: &Config) -> Result<Self> {
+        if config.schema.is_some() {
+            return Err(Error::config(
+                "schema",
+                "is not supported on SQLite; use a separate database file",
+            ));
+        }
         let url = config.database_url.trim();
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| Error::UnsupportedDatabase {
@@ -117,6 +125,12 @@ impl Store for SqliteStore {
     async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
+    }
+
+    async fn listen(&self, _wake: Arc<Notify>) -> Result<bool> {
+        // One process per file in practice; other processes are found by
+        // polling.
+        Ok(false)
     }
 
     async fn migrate(&self) -> Result<Vec<i64>> {

@@ -1,0 +1,378 @@
+//! The MySQL / MariaDB backend: bind, run, map. No decisions here.
+//!
+//! Needs MySQL 8.0+ or MariaDB 10.6+ (`SKIP LOCKED`, `JSON_TABLE`); `setup()`
+//! refuses older servers. Claims are a transaction: lock each name's best
+//! due rows with `FOR UPDATE SKIP LOCKED`, then update the chosen ones.
+//! Times come from the database clock. There is no push notification:
+//! other processes find new work by polling (right away after a full
+//! batch). With a `schema` option the database of that name is created
+//! when missing and used by every connection. DDL commits implicitly in
+//! MySQL, so a migration that fails halfway is not rolled back (its version
+//! is recorded only when all of it succeeded).
+
+use std::cmp::Reverse;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use sqlx::{Connection, Executor, MySqlConnection};
+use tokio::sync::Notify;
+
+use super::migrate::{self, MYSQL as MIGRATIONS};
+use super::params::*;
+use super::row::*;
+use super::{redact, Store, StoreCaps};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::state::TaskStatus;
+
+const MAX_CONNECTIONS: u32 = 10;
+
+/// The MySQL / MariaDB [`Store`].
+#[derive(Debug, Clone)]
+pub struct MySqlStore {
+    pool: MySqlPool,
+}
+
+impl MySqlStore {
+    /// Connects (creating the configured database when missing).
+    pub async fn connect(config: &Config) -> Result<Self> {
+        let url = config.database_url.trim();
+        // sqlx knows only the mysql:// spelling.
+        let normalized = match url.strip_prefix("mariadb://") {
+            Some(rest) => format!("mysql://{rest}"),
+            None => url.to_owned(),
+        };
+        let mut options =
+            MySqlConnectOptions::from_str(&normalized).map_err(|e| Error::UnsupportedDatabase {
+                url: redact(url),
+                reason: format!("not a valid MySQL URL: {e}"),
+            })?;
+        if let Some(schema) = &config.schema {
+            let mut conn = MySqlConnection::connect_with(&options).await?;
+            // `schema` is validated as [a-z_][a-z0-9_]* by Config::validate.
+            conn.execute(format!("CREATE DATABASE IF NOT EXISTS `{schema}`").as_str())
+                .await?;
+            conn.close().await?;
+            options = options.database(schema);
+        }
+        let pool = MySqlPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .connect_with(options)
+            .await?;
+        Ok(MySqlStore { pool })
+    }
+}
+
+/// Checks that the server has what the claim needs: MySQL 8.0+ or MariaDB
+/// 10.6+.
+pub fn check_server_version(version: &str) -> std::result::Result<(), String> {
+    let numbers: Vec<u32> = version
+        .split(|c: char| !c.is_ascii_digit())
+        .take(2)
+        .map(|n| n.parse().unwrap_or(0))
+        .collect();
+    let (major, minor) = (
+        numbers.first().copied().unwrap_or(0),
+        numbers.get(1).copied().unwrap_or(0),
+    );
+    let (ok, required) = if version.to_ascii_lowercase().contains("mariadb") {
+        ((major, minor) >= (10, 6), "MariaDB 10.6 or newer")
+    } else {
+        (major >= 8, "MySQL 8.0 or newer")
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("server version {version} is too old: fib-flow needs {required} (SKIP LOCKED, JSON_TABLE)"))
+    }
+}
+
+fn json_list<T: serde::Serialize>(values: &[T]) -> String {
+    // Serialising strings and integers cannot fail.
+    serde_json::to_string(values).unwrap_or_else(|_| "[]".into())
+}
+
+fn status_list(statuses: &[TaskStatus]) -> String {
+    json_list(&statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+}
+
+#[async_trait]
+impl Store for MySqlStore {
+    fn caps(&self) -> StoreCaps {
+        StoreCaps {
+            backend: "mysql",
+            listen_notify: false,
+            skip_locked: true,
+        }
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn listen(&self, _wake: Arc<Notify>) -> Result<bool> {
+        Ok(false)
+    }
+
+    async fn migrate(&self) -> Result<Vec<i64>> {
+        let mut conn = self.pool.acquire().await?;
+        let version: String = sqlx::query_scalar(include_str!("queries/server_version.sql"))
+            .fetch_one(&mut *conn)
+            .await?;
+        check_server_version(&version).map_err(|reason| Error::UnsupportedDatabase {
+            url: "mysql".into(),
+            reason,
+        })?;
+        let locked: Option<i64> = sqlx::query_scalar(include_str!("queries/migrations_lock.sql"))
+            .fetch_one(&mut *conn)
+            .await?;
+        if locked != Some(1) {
+            return Err(Error::Lifecycle {
+                state: "setup",
+                reason: "another process held the migration lock for 60 s".into(),
+            });
+        }
+        let result = async {
+            sqlx::query(include_str!("queries/migrations_create.sql"))
+                .execute(&mut *conn)
+                .await?;
+            let applied: Vec<i64> =
+                sqlx::query_scalar(include_str!("../sqlite/queries/migrations_list.sql"))
+                    .fetch_all(&mut *conn)
+                    .await?;
+            let mut done = Vec::new();
+            for migration in migrate::pending(MIGRATIONS, &applied)? {
+                let failed = |source| Error::Migration {
+                    version: migration.version,
+                    name: migration.name,
+                    source,
+                };
+                (&mut *conn).execute(migration.sql).await.map_err(failed)?;
+                sqlx::query(include_str!("queries/migrations_insert.sql"))
+                    .bind(migration.version)
+                    .bind(migration.name)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(failed)?;
+                done.push(migration.version);
+            }
+            Ok::<_, Error>(done)
+        }
+        .await;
+        sqlx::query(include_str!("queries/migrations_unlock.sql"))
+            .execute(&mut *conn)
+            .await?;
+        result
+    }
+
+    async fn migration_versions(&self) -> Result<Vec<i64>> {
+        sqlx::query(include_str!("queries/migrations_create.sql"))
+            .execute(&self.pool)
+            .await?;
+        Ok(
+            sqlx::query_scalar(include_str!("../sqlite/queries/migrations_list.sql"))
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn now_ms(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar(include_str!("queries/now_ms.sql"))
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn task_claim_many(&self, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>> {
+        if params.limit <= 0 || params.names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin().await?;
+        let now: i64 = sqlx::query_scalar(include_str!("queries/now_ms.sql"))
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut candidates: Vec<(i64, i64, i64)> = Vec::new();
+        for claim in params.names.iter().filter(|c| c.limit > 0) {
+            let rows: Vec<(i64, i64, i64)> =
+                sqlx::query_as(include_str!("queries/task_claim_many_select.sql"))
+                    .bind(&claim.name)
+                    .bind(now)
+                    .bind(claim.limit.min(params.limit))
+                    .fetch_all(&mut *tx)
+                    .await?;
+            candidates.extend(rows);
+        }
+        // Merging each name's best rows gives the best rows overall.
+        candidates.sort_by_key(|&(id, priority, next_run_at)| (Reverse(priority), next_run_at, id));
+        candidates.truncate(usize::try_from(params.limit).unwrap_or(usize::MAX));
+        if candidates.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = candidates.iter().map(|c| c.0).collect();
+        let ids_json = json_list(&ids);
+        sqlx::query(include_str!("queries/task_claim_many_update.sql"))
+            .bind(TaskStatus::Running.as_str())
+            .bind(&params.worker_id)
+            .bind(now)
+            .bind(now)
+            .bind(&ids_json)
+            .bind(status_list(&params.from))
+            .execute(&mut *tx)
+            .await?;
+        let mut rows: Vec<TaskRow> = sqlx::query_as(include_str!("queries/task_get_many.sql"))
+            .bind(&ids_json)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        rows.sort_by_key(|row| ids.iter().position(|&id| id == row.id));
+        Ok(rows)
+    }
+
+    async fn task_delete_many(&self, params: &TaskListParams) -> Result<u64> {
+        let filter = &params.filter;
+        let status = filter.status.map(TaskStatus::as_str);
+        let done = sqlx::query(include_str!("queries/task_delete_many.sql"))
+            .bind(filter.tag.as_deref())
+            .bind(filter.tag.as_deref())
+            .bind(status)
+            .bind(status)
+            .bind(filter.name.as_deref())
+            .bind(filter.name.as_deref())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn task_get(&self, id: i64) -> Result<Option<TaskRow>> {
+        Ok(sqlx::query_as(include_str!("queries/task_get.sql"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn task_heartbeat(&self, params: &TaskHeartbeatParams) -> Result<Vec<TaskLease>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(include_str!("queries/task_heartbeat_update.sql"))
+            .bind(&params.worker_id)
+            .execute(&mut *tx)
+            .await?;
+        let leases = sqlx::query_as(include_str!("queries/task_heartbeat_select.sql"))
+            .bind(&params.worker_id)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(leases)
+    }
+
+    async fn task_insert(&self, params: &TaskInsertParams) -> Result<i64> {
+        let (_, at, delay) = params.next_run.as_args();
+        let done = sqlx::query(include_str!("queries/task_insert.sql"))
+            .bind(&params.name)
+            .bind(params.kind.as_str())
+            .bind(TaskStatus::Pending.as_str())
+            .bind(i64::from(params.priority))
+            .bind(params.payload.as_deref())
+            .bind(params.tag.as_deref())
+            .bind(params.timeout_ms)
+            .bind(params.max_attempts)
+            .bind(params.retry_interval_ms)
+            .bind(params.cron_expr.as_deref())
+            .bind(at)
+            .bind(delay)
+            .execute(&self.pool)
+            .await?;
+        i64::try_from(done.last_insert_id()).map_err(|_| Error::Corrupt {
+            column: "id",
+            reason: "the new id does not fit in i64".into(),
+        })
+    }
+
+    async fn task_list(&self, params: &TaskListParams) -> Result<Vec<TaskRow>> {
+        let filter = &params.filter;
+        let status = filter.status.map(TaskStatus::as_str);
+        Ok(sqlx::query_as(include_str!("queries/task_list.sql"))
+            .bind(filter.tag.as_deref())
+            .bind(filter.tag.as_deref())
+            .bind(status)
+            .bind(status)
+            .bind(filter.name.as_deref())
+            .bind(filter.name.as_deref())
+            .bind(params.limit.unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn task_list_expired(&self, params: &TaskListExpiredParams) -> Result<Vec<ExpiredTask>> {
+        Ok(
+            sqlx::query_as(include_str!("queries/task_list_expired.sql"))
+                .bind(params.heartbeat_timeout_ms)
+                .bind(params.limit)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn task_set_status_many(&self, params: &[TaskSetStatusParams]) -> Result<Vec<bool>> {
+        if params.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut applied = Vec::with_capacity(params.len());
+        for change in params {
+            let (set_error, error) = match &change.error {
+                ErrorUpdate::Keep => (false, None),
+                ErrorUpdate::Set(text) => (true, Some(text.as_str())),
+            };
+            let (set_next, at, delay) = change.next_run.as_args();
+            let fence_worker = change.fence.as_ref().map(|f| f.worker_id.as_str());
+            let done = sqlx::query(include_str!("queries/task_set_status.sql"))
+                .bind(change.to().as_str())
+                .bind(change.finishes())
+                .bind(change.result.is_some())
+                .bind(change.result.as_deref())
+                .bind(set_error)
+                .bind(error)
+                .bind(set_next)
+                .bind(at)
+                .bind(delay)
+                .bind(change.retry_count)
+                .bind(change.release_owner)
+                .bind(change.id)
+                .bind(status_list(change.from()))
+                .bind(fence_worker)
+                .bind(fence_worker)
+                .bind(change.fence.as_ref().map(|f| f.attempt))
+                .execute(&mut *tx)
+                .await?;
+            applied.push(done.rows_affected() == 1);
+        }
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    async fn task_stats(&self, params: &TaskStatsParams) -> Result<Vec<TaskStatsRow>> {
+        Ok(sqlx::query_as(include_str!("queries/task_stats.sql"))
+            .bind(params.tag.as_deref())
+            .bind(params.tag.as_deref())
+            .fetch_all(&self.pool)
+            .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_server_version;
+
+    #[test]
+    fn server_versions_are_checked() {
+        assert!(check_server_version("8.0.36").is_ok());
+        assert!(check_server_version("8.4.0-log").is_ok());
+        assert!(check_server_version("10.11.19-MariaDB-0+deb12u1").is_ok());
+        assert!(check_server_version("10.6.0-MariaDB").is_ok());
+        assert!(check_server_version("5.7.44").is_err());
+        assert!(check_server_version("10.5.9-MariaDB").is_err());
+        assert!(check_server_version("garbage").is_err());
+    }
+}

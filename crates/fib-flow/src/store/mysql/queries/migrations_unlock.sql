@@ -1,0 +1,1 @@
+SELECT RELEASE_LOCK('fib_flow_migrations')

@@ -1,0 +1,16 @@
+-- One guarded status change: see the SQLite file of the same name. The
+-- allowed source statuses arrive as a JSON array; next_run_at changes when
+-- the flag is set, to the absolute time if given, else to now + the delay.
+UPDATE fib_flow_tasks,
+       (SELECT CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) AS now) AS clock
+SET fib_flow_tasks.status = ?,
+    last_active_at = clock.now,
+    finished_at = CASE WHEN ? THEN clock.now ELSE NULL END,
+    result = CASE WHEN ? THEN ? ELSE result END,
+    error = CASE WHEN ? THEN ? ELSE error END,
+    next_run_at = CASE WHEN ? THEN COALESCE(?, clock.now + ?) ELSE next_run_at END,
+    retry_count = COALESCE(?, retry_count),
+    worker_id = CASE WHEN ? THEN NULL ELSE worker_id END
+WHERE id = ?
+  AND fib_flow_tasks.status IN (SELECT j.s FROM JSON_TABLE(?, '$[*]' COLUMNS (s VARCHAR(32) PATH '$')) AS j)
+  AND (? IS NULL OR (worker_id = ? AND attempt = ?))

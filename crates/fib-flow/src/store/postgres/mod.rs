@@ -1,0 +1,322 @@
+//! The PostgreSQL backend: bind, run, map. No decisions here.
+//!
+//! Claims are one `UPDATE … FROM (… FOR UPDATE SKIP LOCKED)` statement;
+//! times come from the database clock; inserts notify idle workers of other
+//! processes through a statement trigger (`LISTEN/NOTIFY`, see [`listen`]).
+//! With a `schema` option the schema is created when missing and every
+//! connection's `search_path` points at it.
+
+use std::cmp::Reverse;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Connection, Executor, PgConnection};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::migrate::{self, POSTGRES as MIGRATIONS};
+use super::params::*;
+use super::row::*;
+use super::{redact, Store, StoreCaps};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::state::TaskStatus;
+
+mod listen;
+
+const MAX_CONNECTIONS: u32 = 10;
+
+/// The PostgreSQL [`Store`].
+#[derive(Debug)]
+pub struct PgStore {
+    pool: PgPool,
+    /// The `LISTEN/NOTIFY` channel of this schema.
+    channel: String,
+    /// Stops the listener on close.
+    closing: CancellationToken,
+}
+
+impl PgStore {
+    /// Connects (creating the configured schema when missing).
+    pub async fn connect(config: &Config) -> Result<Self> {
+        let url = config.database_url.trim();
+        let mut options =
+            PgConnectOptions::from_str(url).map_err(|e| Error::UnsupportedDatabase {
+                url: redact(url),
+                reason: format!("not a valid PostgreSQL URL: {e}"),
+            })?;
+        if let Some(schema) = &config.schema {
+            let mut conn = PgConnection::connect_with(&options).await?;
+            // `schema` is validated as [a-z_][a-z0-9_]* by Config::validate.
+            conn.execute(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"").as_str())
+                .await?;
+            conn.close().await?;
+            options = options.options([("search_path", schema.as_str())]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .connect_with(options)
+            .await?;
+        let schema: Option<String> = sqlx::query_scalar(include_str!("queries/current_schema.sql"))
+            .fetch_one(&pool)
+            .await?;
+        let schema = schema.ok_or_else(|| {
+            Error::config(
+                "schema",
+                "the connection has no current schema (empty search_path)",
+            )
+        })?;
+        Ok(PgStore {
+            pool,
+            channel: format!("fib_flow_{schema}"),
+            closing: CancellationToken::new(),
+        })
+    }
+}
+
+fn status_names(statuses: &[TaskStatus]) -> Vec<&'static str> {
+    statuses.iter().map(|s| s.as_str()).collect()
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn caps(&self) -> StoreCaps {
+        StoreCaps {
+            backend: "postgres",
+            listen_notify: true,
+            skip_locked: true,
+        }
+    }
+
+    async fn close(&self) {
+        self.closing.cancel();
+        self.pool.close().await;
+    }
+
+    async fn listen(&self, wake: Arc<Notify>) -> Result<bool> {
+        listen::spawn(
+            self.pool.clone(),
+            self.channel.clone(),
+            wake,
+            self.closing.child_token(),
+        );
+        Ok(true)
+    }
+
+    async fn migrate(&self) -> Result<Vec<i64>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(include_str!("queries/migrations_lock.sql"))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(include_str!("queries/migrations_create.sql"))
+            .execute(&mut *tx)
+            .await?;
+        let applied: Vec<i64> =
+            sqlx::query_scalar(include_str!("../sqlite/queries/migrations_list.sql"))
+                .fetch_all(&mut *tx)
+                .await?;
+        let mut done = Vec::new();
+        for migration in migrate::pending(MIGRATIONS, &applied)? {
+            let failed = |source| Error::Migration {
+                version: migration.version,
+                name: migration.name,
+                source,
+            };
+            // A plain string runs through the simple query protocol, which
+            // accepts the file's several statements.
+            (&mut *tx).execute(migration.sql).await.map_err(failed)?;
+            sqlx::query(include_str!("queries/migrations_insert.sql"))
+                .bind(migration.version)
+                .bind(migration.name)
+                .execute(&mut *tx)
+                .await
+                .map_err(failed)?;
+            done.push(migration.version);
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    async fn migration_versions(&self) -> Result<Vec<i64>> {
+        sqlx::query(include_str!("queries/migrations_create.sql"))
+            .execute(&self.pool)
+            .await?;
+        Ok(
+            sqlx::query_scalar(include_str!("../sqlite/queries/migrations_list.sql"))
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn now_ms(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar(include_str!("queries/now_ms.sql"))
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn task_claim_many(&self, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>> {
+        let names: Vec<&str> = params
+            .names
+            .iter()
+            .filter(|c| c.limit > 0)
+            .map(|c| c.name.as_str())
+            .collect();
+        let limits: Vec<i64> = params
+            .names
+            .iter()
+            .filter(|c| c.limit > 0)
+            .map(|c| c.limit.min(params.limit))
+            .collect();
+        if params.limit <= 0 || names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut rows: Vec<TaskRow> = sqlx::query_as(include_str!("queries/task_claim_many.sql"))
+            .bind(&names)
+            .bind(&limits)
+            .bind(params.limit)
+            .bind(TaskStatus::Running.as_str())
+            .bind(&params.worker_id)
+            .bind(status_names(&params.from))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.sort_by_key(|row| (Reverse(row.priority), row.next_run_at, row.id));
+        Ok(rows)
+    }
+
+    async fn task_delete_many(&self, params: &TaskListParams) -> Result<u64> {
+        let filter = &params.filter;
+        let done = sqlx::query(include_str!("queries/task_delete_many.sql"))
+            .bind(filter.tag.as_deref())
+            .bind(filter.status.map(TaskStatus::as_str))
+            .bind(filter.name.as_deref())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn task_get(&self, id: i64) -> Result<Option<TaskRow>> {
+        Ok(sqlx::query_as(include_str!("queries/task_get.sql"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn task_heartbeat(&self, params: &TaskHeartbeatParams) -> Result<Vec<TaskLease>> {
+        Ok(sqlx::query_as(include_str!("queries/task_heartbeat.sql"))
+            .bind(&params.worker_id)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn task_insert(&self, params: &TaskInsertParams) -> Result<i64> {
+        let (_, at, delay) = params.next_run.as_args();
+        Ok(sqlx::query_scalar(include_str!("queries/task_insert.sql"))
+            .bind(&params.name)
+            .bind(params.kind.as_str())
+            .bind(TaskStatus::Pending.as_str())
+            .bind(i64::from(params.priority))
+            .bind(params.payload.as_deref())
+            .bind(params.tag.as_deref())
+            .bind(params.timeout_ms)
+            .bind(params.max_attempts)
+            .bind(params.retry_interval_ms)
+            .bind(params.cron_expr.as_deref())
+            .bind(at)
+            .bind(delay)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn task_list(&self, params: &TaskListParams) -> Result<Vec<TaskRow>> {
+        let filter = &params.filter;
+        Ok(sqlx::query_as(include_str!("queries/task_list.sql"))
+            .bind(filter.tag.as_deref())
+            .bind(filter.status.map(TaskStatus::as_str))
+            .bind(filter.name.as_deref())
+            .bind(params.limit)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn task_list_expired(&self, params: &TaskListExpiredParams) -> Result<Vec<ExpiredTask>> {
+        Ok(
+            sqlx::query_as(include_str!("queries/task_list_expired.sql"))
+                .bind(params.heartbeat_timeout_ms)
+                .bind(params.limit)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn task_set_status_many(&self, params: &[TaskSetStatusParams]) -> Result<Vec<bool>> {
+        if params.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut applied = Vec::with_capacity(params.len());
+        for change in params {
+            let (set_error, error) = match &change.error {
+                ErrorUpdate::Keep => (false, None),
+                ErrorUpdate::Set(text) => (true, Some(text.as_str())),
+            };
+            let (set_next, at, delay) = change.next_run.as_args();
+            let done = sqlx::query(include_str!("queries/task_set_status.sql"))
+                .bind(change.to().as_str())
+                .bind(change.finishes())
+                .bind(change.result.is_some())
+                .bind(change.result.as_deref())
+                .bind(set_error)
+                .bind(error)
+                .bind(set_next)
+                .bind(at)
+                .bind(delay)
+                .bind(change.retry_count)
+                .bind(change.release_owner)
+                .bind(change.id)
+                .bind(status_names(change.from()))
+                .bind(change.fence.as_ref().map(|f| f.worker_id.as_str()))
+                .bind(change.fence.as_ref().map(|f| f.attempt))
+                .execute(&mut *tx)
+                .await?;
+            applied.push(done.rows_affected() == 1);
+        }
+        // A task made claimable now (resumed, released) wakes idle workers.
+        let wakes = params
+            .iter()
+            .zip(&applied)
+            .any(|(change, &applied)| applied && change.to() == TaskStatus::Pending);
+        if wakes {
+            sqlx::query(include_str!("queries/notify.sql"))
+                .bind(&self.channel)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    async fn task_stats(&self, params: &TaskStatsParams) -> Result<Vec<TaskStatsRow>> {
+        Ok(sqlx::query_as(include_str!("queries/task_stats.sql"))
+            .bind(params.tag.as_deref())
+            .fetch_all(&self.pool)
+            .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The claim query spells the claimable statuses out for its partial
+    /// index; they must be exactly the claim transition's sources.
+    #[test]
+    fn claim_query_statuses_match_the_claim_transition() {
+        let spelled = "status IN ('pending', 'failed', 'timeout')";
+        for sql in [
+            include_str!("queries/task_claim_many.sql"),
+            include_str!("../../../migrations/postgres/0001_init.sql"),
+        ] {
+            assert!(sql.contains(spelled), "{sql}");
+        }
+    }
+}

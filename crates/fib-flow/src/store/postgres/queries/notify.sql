@@ -1,0 +1,2 @@
+-- Wakes idle workers of other processes (deduplicated per transaction).
+SELECT pg_notify($1, '')::text

@@ -1,0 +1,1 @@
+SELECT * FROM fib_flow_task_records WHERE id = $1

@@ -1,0 +1,11 @@
+-- next_run_at: $11 (absolute) when given, else now + $12 (a delay). The
+-- insert trigger notifies idle workers.
+WITH clock AS (
+    SELECT (extract(epoch FROM now()) * 1000)::bigint AS now
+)
+INSERT INTO fib_flow_tasks
+    (name, kind, status, priority, payload, tag, timeout_ms, max_attempts,
+     retry_interval_ms, cron_expr, created_at, next_run_at)
+SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, clock.now, COALESCE($11, clock.now + $12)
+FROM clock
+RETURNING id

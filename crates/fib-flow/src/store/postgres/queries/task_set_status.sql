@@ -1,0 +1,19 @@
+-- One guarded status change. $13 lists the allowed source statuses; $14 and
+-- $15 are the optional fence (worker id and attempt number). next_run_at
+-- changes when $7: to $8 (absolute) if given, else to now + $9.
+WITH clock AS (
+    SELECT (extract(epoch FROM now()) * 1000)::bigint AS now
+)
+UPDATE fib_flow_tasks
+SET status = $1,
+    last_active_at = clock.now,
+    finished_at = CASE WHEN $2 THEN clock.now ELSE NULL END,
+    result = CASE WHEN $3 THEN $4::text ELSE result END,
+    error = CASE WHEN $5 THEN $6::text ELSE error END,
+    next_run_at = CASE WHEN $7 THEN COALESCE($8::bigint, clock.now + $9::bigint) ELSE next_run_at END,
+    retry_count = COALESCE($10::bigint, retry_count),
+    worker_id = CASE WHEN $11 THEN NULL ELSE worker_id END
+FROM clock
+WHERE id = $12
+  AND status = ANY($13)
+  AND ($14::text IS NULL OR (worker_id = $14 AND attempt = $15::bigint))
