@@ -59,9 +59,53 @@ impl MySqlStore {
         }
         let pool = MySqlPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // No gap locks: a claim's locking read must not block
+                    // concurrent inserts.
+                    conn.execute(include_str!("queries/session_isolation.sql"))
+                        .await?;
+                    Ok(())
+                })
+            })
             .connect_with(options)
             .await?;
         Ok(MySqlStore { pool })
+    }
+}
+
+/// How often a write that lost a deadlock is tried again.
+const DEADLOCK_TRIES: u32 = 5;
+
+/// Whether InnoDB rolled the statement or transaction back to break a
+/// deadlock or a lock wait (so running it again is safe).
+fn is_retryable(error: &Error) -> bool {
+    let Error::Database(sqlx::Error::Database(db)) = error else {
+        return false;
+    };
+    match db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        Some(mysql) => matches!(mysql.number(), 1213 | 1205),
+        None => db.code().as_deref() == Some("40001"),
+    }
+}
+
+/// Runs `op` again (with a short growing pause) when InnoDB chose it as a
+/// deadlock victim.
+async fn retry_deadlocks<T, F, Fut>(mut op: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut tries = 1;
+    loop {
+        match op().await {
+            Err(error) if tries < DEADLOCK_TRIES && is_retryable(&error) => {
+                tracing::debug!(%error, tries, "deadlock victim; trying again");
+                tokio::time::sleep(std::time::Duration::from_millis(5 * u64::from(tries))).await;
+                tries += 1;
+            }
+            other => return other,
+        }
     }
 }
 
@@ -96,6 +140,144 @@ fn json_list<T: serde::Serialize>(values: &[T]) -> String {
 
 fn status_list(statuses: &[TaskStatus]) -> String {
     json_list(&statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+}
+
+impl MySqlStore {
+    async fn try_task_claim_many(&self, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>> {
+        if params.limit <= 0 || params.names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin().await?;
+        let now: i64 = sqlx::query_scalar(include_str!("queries/now_ms.sql"))
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut candidates: Vec<(i64, i64, i64)> = Vec::new();
+        for claim in params.names.iter().filter(|c| c.limit > 0) {
+            let rows: Vec<(i64, i64, i64)> =
+                sqlx::query_as(include_str!("queries/task_claim_many_select.sql"))
+                    .bind(&claim.name)
+                    .bind(now)
+                    .bind(claim.limit.min(params.limit))
+                    .fetch_all(&mut *tx)
+                    .await?;
+            candidates.extend(rows);
+        }
+        // Merging each name's best rows gives the best rows overall.
+        candidates.sort_by_key(|&(id, priority, next_run_at)| (Reverse(priority), next_run_at, id));
+        candidates.truncate(usize::try_from(params.limit).unwrap_or(usize::MAX));
+        if candidates.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = candidates.iter().map(|c| c.0).collect();
+        let ids_json = json_list(&ids);
+        sqlx::query(include_str!("queries/task_claim_many_update.sql"))
+            .bind(TaskStatus::Running.as_str())
+            .bind(&params.worker_id)
+            .bind(now)
+            .bind(now)
+            .bind(&ids_json)
+            .bind(status_list(&params.from))
+            .execute(&mut *tx)
+            .await?;
+        let mut rows: Vec<TaskRow> = sqlx::query_as(include_str!("queries/task_get_many.sql"))
+            .bind(&ids_json)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        rows.sort_by_key(|row| ids.iter().position(|&id| id == row.id));
+        Ok(rows)
+    }
+
+    async fn try_task_delete_many(&self, params: &TaskListParams) -> Result<u64> {
+        let filter = &params.filter;
+        let status = filter.status.map(TaskStatus::as_str);
+        let done = sqlx::query(include_str!("queries/task_delete_many.sql"))
+            .bind(filter.tag.as_deref())
+            .bind(filter.tag.as_deref())
+            .bind(status)
+            .bind(status)
+            .bind(filter.name.as_deref())
+            .bind(filter.name.as_deref())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn try_task_heartbeat(&self, params: &TaskHeartbeatParams) -> Result<Vec<TaskLease>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(include_str!("queries/task_heartbeat_update.sql"))
+            .bind(&params.worker_id)
+            .execute(&mut *tx)
+            .await?;
+        let leases = sqlx::query_as(include_str!("queries/task_heartbeat_select.sql"))
+            .bind(&params.worker_id)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(leases)
+    }
+
+    async fn try_task_insert(&self, params: &TaskInsertParams) -> Result<i64> {
+        let (_, at, delay) = params.next_run.as_args();
+        let done = sqlx::query(include_str!("queries/task_insert.sql"))
+            .bind(&params.name)
+            .bind(params.kind.as_str())
+            .bind(TaskStatus::Pending.as_str())
+            .bind(i64::from(params.priority))
+            .bind(params.payload.as_deref())
+            .bind(params.tag.as_deref())
+            .bind(params.timeout_ms)
+            .bind(params.max_attempts)
+            .bind(params.retry_interval_ms)
+            .bind(params.cron_expr.as_deref())
+            .bind(at)
+            .bind(delay)
+            .execute(&self.pool)
+            .await?;
+        i64::try_from(done.last_insert_id()).map_err(|_| Error::Corrupt {
+            column: "id",
+            reason: "the new id does not fit in i64".into(),
+        })
+    }
+
+    async fn try_task_set_status_many(&self, params: &[TaskSetStatusParams]) -> Result<Vec<bool>> {
+        if params.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut applied = Vec::with_capacity(params.len());
+        for change in params {
+            let (set_error, error) = match &change.error {
+                ErrorUpdate::Keep => (false, None),
+                ErrorUpdate::Set(text) => (true, Some(text.as_str())),
+            };
+            let (set_next, at, delay) = change.next_run.as_args();
+            let fence_worker = change.fence.as_ref().map(|f| f.worker_id.as_str());
+            let done = sqlx::query(include_str!("queries/task_set_status.sql"))
+                .bind(change.to().as_str())
+                .bind(change.finishes())
+                .bind(change.result.is_some())
+                .bind(change.result.as_deref())
+                .bind(set_error)
+                .bind(error)
+                .bind(set_next)
+                .bind(at)
+                .bind(delay)
+                .bind(change.retry_count)
+                .bind(change.release_owner)
+                .bind(change.id)
+                .bind(status_list(change.from()))
+                .bind(fence_worker)
+                .bind(fence_worker)
+                .bind(change.fence.as_ref().map(|f| f.attempt))
+                .execute(&mut *tx)
+                .await?;
+            applied.push(done.rows_affected() == 1);
+        }
+        tx.commit().await?;
+        Ok(applied)
+    }
 }
 
 #[async_trait]
@@ -185,64 +367,11 @@ impl Store for MySqlStore {
     }
 
     async fn task_claim_many(&self, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>> {
-        if params.limit <= 0 || params.names.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut tx = self.pool.begin().await?;
-        let now: i64 = sqlx::query_scalar(include_str!("queries/now_ms.sql"))
-            .fetch_one(&mut *tx)
-            .await?;
-        let mut candidates: Vec<(i64, i64, i64)> = Vec::new();
-        for claim in params.names.iter().filter(|c| c.limit > 0) {
-            let rows: Vec<(i64, i64, i64)> =
-                sqlx::query_as(include_str!("queries/task_claim_many_select.sql"))
-                    .bind(&claim.name)
-                    .bind(now)
-                    .bind(claim.limit.min(params.limit))
-                    .fetch_all(&mut *tx)
-                    .await?;
-            candidates.extend(rows);
-        }
-        // Merging each name's best rows gives the best rows overall.
-        candidates.sort_by_key(|&(id, priority, next_run_at)| (Reverse(priority), next_run_at, id));
-        candidates.truncate(usize::try_from(params.limit).unwrap_or(usize::MAX));
-        if candidates.is_empty() {
-            tx.commit().await?;
-            return Ok(Vec::new());
-        }
-        let ids: Vec<i64> = candidates.iter().map(|c| c.0).collect();
-        let ids_json = json_list(&ids);
-        sqlx::query(include_str!("queries/task_claim_many_update.sql"))
-            .bind(TaskStatus::Running.as_str())
-            .bind(&params.worker_id)
-            .bind(now)
-            .bind(now)
-            .bind(&ids_json)
-            .bind(status_list(&params.from))
-            .execute(&mut *tx)
-            .await?;
-        let mut rows: Vec<TaskRow> = sqlx::query_as(include_str!("queries/task_get_many.sql"))
-            .bind(&ids_json)
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        rows.sort_by_key(|row| ids.iter().position(|&id| id == row.id));
-        Ok(rows)
+        retry_deadlocks(|| self.try_task_claim_many(params)).await
     }
 
     async fn task_delete_many(&self, params: &TaskListParams) -> Result<u64> {
-        let filter = &params.filter;
-        let status = filter.status.map(TaskStatus::as_str);
-        let done = sqlx::query(include_str!("queries/task_delete_many.sql"))
-            .bind(filter.tag.as_deref())
-            .bind(filter.tag.as_deref())
-            .bind(status)
-            .bind(status)
-            .bind(filter.name.as_deref())
-            .bind(filter.name.as_deref())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        retry_deadlocks(|| self.try_task_delete_many(params)).await
     }
 
     async fn task_get(&self, id: i64) -> Result<Option<TaskRow>> {
@@ -253,40 +382,11 @@ impl Store for MySqlStore {
     }
 
     async fn task_heartbeat(&self, params: &TaskHeartbeatParams) -> Result<Vec<TaskLease>> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(include_str!("queries/task_heartbeat_update.sql"))
-            .bind(&params.worker_id)
-            .execute(&mut *tx)
-            .await?;
-        let leases = sqlx::query_as(include_str!("queries/task_heartbeat_select.sql"))
-            .bind(&params.worker_id)
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(leases)
+        retry_deadlocks(|| self.try_task_heartbeat(params)).await
     }
 
     async fn task_insert(&self, params: &TaskInsertParams) -> Result<i64> {
-        let (_, at, delay) = params.next_run.as_args();
-        let done = sqlx::query(include_str!("queries/task_insert.sql"))
-            .bind(&params.name)
-            .bind(params.kind.as_str())
-            .bind(TaskStatus::Pending.as_str())
-            .bind(i64::from(params.priority))
-            .bind(params.payload.as_deref())
-            .bind(params.tag.as_deref())
-            .bind(params.timeout_ms)
-            .bind(params.max_attempts)
-            .bind(params.retry_interval_ms)
-            .bind(params.cron_expr.as_deref())
-            .bind(at)
-            .bind(delay)
-            .execute(&self.pool)
-            .await?;
-        i64::try_from(done.last_insert_id()).map_err(|_| Error::Corrupt {
-            column: "id",
-            reason: "the new id does not fit in i64".into(),
-        })
+        retry_deadlocks(|| self.try_task_insert(params)).await
     }
 
     async fn task_list(&self, params: &TaskListParams) -> Result<Vec<TaskRow>> {
@@ -315,41 +415,7 @@ impl Store for MySqlStore {
     }
 
     async fn task_set_status_many(&self, params: &[TaskSetStatusParams]) -> Result<Vec<bool>> {
-        if params.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut tx = self.pool.begin().await?;
-        let mut applied = Vec::with_capacity(params.len());
-        for change in params {
-            let (set_error, error) = match &change.error {
-                ErrorUpdate::Keep => (false, None),
-                ErrorUpdate::Set(text) => (true, Some(text.as_str())),
-            };
-            let (set_next, at, delay) = change.next_run.as_args();
-            let fence_worker = change.fence.as_ref().map(|f| f.worker_id.as_str());
-            let done = sqlx::query(include_str!("queries/task_set_status.sql"))
-                .bind(change.to().as_str())
-                .bind(change.finishes())
-                .bind(change.result.is_some())
-                .bind(change.result.as_deref())
-                .bind(set_error)
-                .bind(error)
-                .bind(set_next)
-                .bind(at)
-                .bind(delay)
-                .bind(change.retry_count)
-                .bind(change.release_owner)
-                .bind(change.id)
-                .bind(status_list(change.from()))
-                .bind(fence_worker)
-                .bind(fence_worker)
-                .bind(change.fence.as_ref().map(|f| f.attempt))
-                .execute(&mut *tx)
-                .await?;
-            applied.push(done.rows_affected() == 1);
-        }
-        tx.commit().await?;
-        Ok(applied)
+        retry_deadlocks(|| self.try_task_set_status_many(params)).await
     }
 
     async fn task_stats(&self, params: &TaskStatsParams) -> Result<Vec<TaskStatsRow>> {
