@@ -83,6 +83,10 @@ pub struct Config {
     /// supported on SQLite (use another file). Defaults to none: the URL's
     /// database and PostgreSQL's default `search_path`.
     pub schema: Option<String>,
+    /// Whether idle workers are woken by other processes' submits where the
+    /// backend can push them (PostgreSQL `LISTEN/NOTIFY`); polling remains
+    /// the fallback either way. Defaults to true.
+    pub notifications: bool,
     /// This process's identity, written on every task it claims and used to
     /// fence its writes. Defaults to `worker-<uuid v4>`, new at every build;
     /// 1 to 255 bytes, no surrounding whitespace.
@@ -105,6 +109,7 @@ impl Config {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             sqlite_busy_timeout: DEFAULT_SQLITE_BUSY_TIMEOUT,
             schema: None,
+            notifications: true,
             worker_id: new_worker_id(),
         }
     }

@@ -85,6 +85,8 @@ impl TaskManagerBuilder {
         /// How long `stop()` lets handlers finish. Defaults to
         /// [`DEFAULT_SHUTDOWN_TIMEOUT`](crate::config::DEFAULT_SHUTDOWN_TIMEOUT) (30 s).
         shutdown_timeout: Duration;
+        /// Wake-ups pushed by other processes (PostgreSQL). Defaults to true.
+        notifications: bool;
         /// SQLite lock wait. Defaults to
         /// [`DEFAULT_SQLITE_BUSY_TIMEOUT`](crate::config::DEFAULT_SQLITE_BUSY_TIMEOUT) (5 s).
         sqlite_busy_timeout: Duration;

@@ -144,7 +144,11 @@ pub(crate) struct Services {
 impl Services {
     pub(crate) async fn start(shared: &Arc<Shared>) -> Self {
         // Wake-ups from other processes, where the backend pushes them.
-        match shared.store.listen(shared.wake.clone()).await {
+        let listening = match shared.config.notifications {
+            true => shared.store.listen(shared.wake.clone()).await,
+            false => Ok(false),
+        };
+        match listening {
             Ok(true) => tracing::debug!("listening for wake-ups from other processes"),
             Ok(false) => tracing::debug!("no cross-process wake-ups on this backend; polling"),
             Err(error) => tracing::warn!(%error, "could not listen for wake-ups; polling"),
