@@ -483,7 +483,7 @@ impl TaskManager {
     pub async fn pause_task(&self, id: TaskId) -> Result<()> {
         self.transition(TaskSetStatusParams::paused(id.get()))
             .await?;
-        if self.shared().running().cancel(id.get(), false) {
+        if self.shared().running().cancel_task(id.get()) {
             tracing::info!(%id, "paused a task running here; its attempt was stopped");
         }
         self.shared().check_leases.notify_one();

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use super::execute;
 use super::{RunningTask, Shared};
 use crate::error::Result;
-use crate::store::{ClaimName, TaskClaimManyParams};
+use crate::store::{ClaimName, TaskClaimManyParams, TaskLease};
 
 /// What one claim round did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,9 +89,11 @@ pub(crate) async fn run_once(shared: &Arc<Shared>) -> Result<Claimed> {
     for row in rows {
         let cancel = CancellationToken::new();
         shared.running().insert(
-            row.id,
-            RunningTask {
+            TaskLease {
+                id: row.id,
                 attempt: row.attempt,
+            },
+            RunningTask {
                 name: row.name.clone(),
                 cancel: cancel.clone(),
                 release: false,

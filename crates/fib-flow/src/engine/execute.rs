@@ -13,7 +13,7 @@ use tracing::Instrument;
 use super::Shared;
 use crate::error::{BoxError, Error, Result};
 use crate::state::{plan_failure, FailureKind, TaskKind};
-use crate::store::{Fence, TaskRow, TaskSetStatusParams};
+use crate::store::{Fence, TaskLease, TaskRow, TaskSetStatusParams};
 use crate::task::{Step, Task, TaskRecord};
 
 /// How an attempt ended, before it is written.
@@ -32,6 +32,10 @@ pub(crate) enum Outcome {
 
 pub(crate) async fn run(shared: Arc<Shared>, row: TaskRow, cancel: CancellationToken) {
     let id = row.id;
+    let lease = TaskLease {
+        id,
+        attempt: row.attempt,
+    };
     let span = tracing::info_span!("task", id, name = %row.name, attempt = row.attempt);
     async {
         let fence = Fence {
@@ -40,7 +44,7 @@ pub(crate) async fn run(shared: Arc<Shared>, row: TaskRow, cancel: CancellationT
         };
         let retry = RetryInfo::of(&row);
         let outcome = match TaskRecord::try_from(row) {
-            Ok(record) => attempt(&shared, record, &cancel).await,
+            Ok(record) => attempt(&shared, record, lease, &cancel).await,
             Err(error) => Outcome::Failed {
                 kind: FailureKind::Error,
                 error: format!("the stored task could not be read: {error}"),
@@ -56,7 +60,7 @@ pub(crate) async fn run(shared: Arc<Shared>, row: TaskRow, cancel: CancellationT
     .await;
     let now_idle = {
         let mut running = shared.running();
-        running.remove(id);
+        running.remove(lease);
         running.tasks.is_empty()
     };
     shared.wake.notify_one();
@@ -87,13 +91,17 @@ impl RetryInfo {
     }
 }
 
-async fn attempt(shared: &Shared, record: TaskRecord, cancel: &CancellationToken) -> Outcome {
+async fn attempt(
+    shared: &Shared,
+    record: TaskRecord,
+    lease: TaskLease,
+    cancel: &CancellationToken,
+) -> Outcome {
     // The attempt keeps the handler it starts with, even if the name is
     // registered again or unregistered while it runs.
     let Some(registration) = shared.registry.get(&record.name) else {
         return Outcome::Released;
     };
-    let id = record.id.get();
     let timeout = record.timeout;
     let task = Task::new(record, cancel.clone());
     let future = match std::panic::catch_unwind(AssertUnwindSafe(|| registration.handler.run(task)))
@@ -116,7 +124,7 @@ async fn attempt(shared: &Shared, record: TaskRecord, cancel: &CancellationToken
     // The attempt is over: work the handler spawned may watch this signal.
     cancel.cancel();
     match outcome {
-        Outcome::Lost if shared.running().tasks.get(&id).is_some_and(|t| t.release) => {
+        Outcome::Lost if shared.running().get(lease).is_some_and(|t| t.release) => {
             Outcome::Released
         }
         other => other,

@@ -28,15 +28,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
 pub(crate) async fn run_once(shared: &Shared) -> Result<usize> {
     // Snapshot before the write: every attempt in it was claimed (and
     // committed) before the heartbeat ran, so a missing lease means lost.
-    let held: Vec<TaskLease> = shared
-        .running()
-        .tasks
-        .iter()
-        .map(|(&id, task)| TaskLease {
-            id,
-            attempt: task.attempt,
-        })
-        .collect();
+    let held: Vec<TaskLease> = shared.running().tasks.keys().copied().collect();
     if held.is_empty() {
         return Ok(0);
     }
@@ -53,18 +45,13 @@ pub(crate) async fn run_once(shared: &Shared) -> Result<usize> {
     let mut running = shared.running();
     let mut stopped = 0;
     for lease in lost {
-        // Only the same attempt: a finished one may have left the set.
-        if running
-            .tasks
-            .get(&lease.id)
-            .is_some_and(|t| t.attempt == lease.attempt)
-        {
+        // An attempt that finished meanwhile has left the set.
+        if running.cancel_attempt(lease, false) {
             tracing::warn!(
                 id = lease.id,
                 attempt = lease.attempt,
-                "attempt lost its task; stopping it"
+                "attempt lost its task; stopped it"
             );
-            running.cancel(lease.id, false);
             stopped += 1;
         }
     }

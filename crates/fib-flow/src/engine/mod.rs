@@ -16,7 +16,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::handler::Registry;
-use crate::store::Store;
+use crate::store::{Store, TaskLease};
 
 pub(crate) mod claim;
 pub(crate) mod execute;
@@ -26,7 +26,6 @@ pub(crate) mod sweeper;
 /// An attempt executing in this process.
 #[derive(Debug)]
 pub(crate) struct RunningTask {
-    pub(crate) attempt: i64,
     pub(crate) name: String,
     /// Told to stop: the attempt lost its task, or the manager is stopping.
     pub(crate) cancel: CancellationToken,
@@ -35,37 +34,51 @@ pub(crate) struct RunningTask {
     pub(crate) release: bool,
 }
 
-/// The in-process bookkeeping of running attempts.
+/// The in-process bookkeeping of running attempts, keyed by task id *and*
+/// attempt number: a stale attempt of a task (lost, still finishing) and the
+/// newer attempt that re-claimed it are two entries.
 #[derive(Debug, Default)]
 pub(crate) struct RunningSet {
-    pub(crate) tasks: HashMap<i64, RunningTask>,
+    pub(crate) tasks: HashMap<TaskLease, RunningTask>,
     pub(crate) by_name: HashMap<String, usize>,
 }
 
 impl RunningSet {
-    pub(crate) fn insert(&mut self, id: i64, task: RunningTask) {
+    pub(crate) fn insert(&mut self, lease: TaskLease, task: RunningTask) {
         *self.by_name.entry(task.name.clone()).or_default() += 1;
-        self.tasks.insert(id, task);
+        if let Some(replaced) = self.tasks.insert(lease, task) {
+            // Cannot happen (the database hands out each attempt once), but
+            // keep the per-name counts right if it did.
+            self.forget_name(&replaced.name);
+        }
     }
 
-    pub(crate) fn remove(&mut self, id: i64) -> Option<RunningTask> {
-        let task = self.tasks.remove(&id)?;
-        if let Some(count) = self.by_name.get_mut(&task.name) {
+    pub(crate) fn remove(&mut self, lease: TaskLease) -> Option<RunningTask> {
+        let task = self.tasks.remove(&lease)?;
+        self.forget_name(&task.name);
+        Some(task)
+    }
+
+    fn forget_name(&mut self, name: &str) {
+        if let Some(count) = self.by_name.get_mut(name) {
             *count = count.saturating_sub(1);
             if *count == 0 {
-                self.by_name.remove(&task.name);
+                self.by_name.remove(name);
             }
         }
-        Some(task)
     }
 
     pub(crate) fn running_of(&self, name: &str) -> usize {
         self.by_name.get(name).copied().unwrap_or(0)
     }
 
-    /// Tells the attempt of task `id` to stop, if it runs here.
-    pub(crate) fn cancel(&mut self, id: i64, release: bool) -> bool {
-        match self.tasks.get_mut(&id) {
+    pub(crate) fn get(&self, lease: TaskLease) -> Option<&RunningTask> {
+        self.tasks.get(&lease)
+    }
+
+    /// Tells one attempt to stop, if it runs here.
+    pub(crate) fn cancel_attempt(&mut self, lease: TaskLease, release: bool) -> bool {
+        match self.tasks.get_mut(&lease) {
             Some(task) => {
                 task.release |= release;
                 task.cancel.cancel();
@@ -73,6 +86,15 @@ impl RunningSet {
             }
             None => false,
         }
+    }
+
+    /// Tells every attempt of task `id` running here to stop.
+    pub(crate) fn cancel_task(&mut self, id: i64) -> bool {
+        let leases: Vec<TaskLease> = self.tasks.keys().filter(|l| l.id == id).copied().collect();
+        for &lease in &leases {
+            self.cancel_attempt(lease, false);
+        }
+        !leases.is_empty()
     }
 }
 
@@ -123,11 +145,11 @@ impl Shared {
     /// Tells every running attempt to stop and give its task back.
     pub(crate) fn release_all(&self) -> usize {
         let mut running = self.running();
-        let ids: Vec<i64> = running.tasks.keys().copied().collect();
-        for &id in &ids {
-            running.cancel(id, true);
+        let leases: Vec<TaskLease> = running.tasks.keys().copied().collect();
+        for &lease in &leases {
+            running.cancel_attempt(lease, true);
         }
-        ids.len()
+        leases.len()
     }
 
     pub(crate) fn running_count(&self) -> usize {
@@ -194,5 +216,56 @@ impl Services {
                 tracing::error!(error = %e, "engine service ended abnormally");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(name: &str) -> RunningTask {
+        RunningTask {
+            name: name.into(),
+            cancel: CancellationToken::new(),
+            release: false,
+        }
+    }
+
+    #[test]
+    fn two_attempts_of_one_task_are_two_entries() {
+        let mut set = RunningSet::default();
+        let stale = TaskLease { id: 1, attempt: 1 };
+        let fresh = TaskLease { id: 1, attempt: 2 };
+        set.insert(stale, task("a"));
+        set.insert(fresh, task("a"));
+        assert_eq!(set.tasks.len(), 2);
+        assert_eq!(set.running_of("a"), 2);
+        set.remove(stale);
+        assert!(set.get(fresh).is_some());
+        assert_eq!(set.running_of("a"), 1);
+        set.remove(fresh);
+        assert_eq!(set.running_of("a"), 0);
+        assert!(set.by_name.is_empty());
+    }
+
+    #[test]
+    fn cancelling_a_task_stops_all_its_attempts_here() {
+        let mut set = RunningSet::default();
+        let (one, two) = (
+            TaskLease { id: 7, attempt: 1 },
+            TaskLease { id: 7, attempt: 2 },
+        );
+        set.insert(one, task("a"));
+        set.insert(two, task("a"));
+        set.insert(TaskLease { id: 8, attempt: 1 }, task("a"));
+        assert!(set.cancel_task(7));
+        assert!(set
+            .get(one)
+            .is_some_and(|t| t.cancel.is_cancelled() && !t.release));
+        assert!(set.get(two).is_some_and(|t| t.cancel.is_cancelled()));
+        assert!(!set
+            .get(TaskLease { id: 8, attempt: 1 })
+            .is_some_and(|t| t.cancel.is_cancelled()));
+        assert!(!set.cancel_task(9));
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::Shared;
 use crate::error::Result;
 use crate::state::{plan_failure, FailureKind, TaskKind};
-use crate::store::{ExpiredTask, Fence, TaskListExpiredParams, TaskSetStatusParams};
+use crate::store::{ExpiredTask, Fence, TaskLease, TaskListExpiredParams, TaskSetStatusParams};
 
 /// Most expired tasks handled per round.
 const BATCH: i64 = 100;
@@ -50,7 +50,13 @@ pub(crate) async fn run_once(shared: &Shared) -> Result<usize> {
         }
         count += 1;
         if task.worker_id == shared.config.worker_id {
-            running.cancel(task.id, false);
+            running.cancel_attempt(
+                TaskLease {
+                    id: task.id,
+                    attempt: task.attempt,
+                },
+                false,
+            );
         }
     }
     Ok(count)

@@ -121,11 +121,10 @@ pub async fn connect(config: &Config) -> Result<Arc<dyn Store>> {
 
 async fn connect_backend(config: &Config) -> Result<Arc<dyn Store>> {
     let url = config.database_url.trim();
-    let scheme = url
-        .split(':')
-        .next()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+    let scheme = match url.split_once(':') {
+        Some((scheme, rest)) if !rest.is_empty() => scheme.to_ascii_lowercase(),
+        _ => String::new(),
+    };
     match scheme.as_str() {
         "sqlite" => connect_sqlite(config).await,
         "postgres" | "postgresql" => connect_postgres(config).await,
@@ -203,7 +202,7 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_and_unbuilt_schemes_are_clear_errors() {
-        for url in ["redis://x", "nonsense", "sqlite"] {
+        for url in ["redis://x", "nonsense", "sqlite", "sqlite:", "postgres:"] {
             match connect(&Config::new(url)).await {
                 Err(Error::UnsupportedDatabase { reason, .. }) => assert!(!reason.is_empty()),
                 Err(other) => panic!("{url}: unexpected {other:?}"),

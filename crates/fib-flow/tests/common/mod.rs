@@ -252,3 +252,215 @@ macro_rules! backend_test {
         }
     };
 }
+
+// ---------------------------------------------------------------------------
+// Helpers for the behaviour suites (lifecycle, concurrency, retries,
+// timeouts, hot reload, validation, shutdown): signals that let a test
+// control and observe handlers without sleeping.
+
+/// A gate handlers wait on until the test opens it (stays open after).
+#[derive(Clone)]
+pub struct Gate {
+    open: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Gate {
+    /// A closed gate.
+    pub fn new() -> Self {
+        Gate {
+            open: std::sync::Arc::new(tokio::sync::watch::channel(false).0),
+        }
+    }
+
+    /// Completes once the gate is open.
+    pub async fn wait(&self) {
+        let mut open = self.open.subscribe();
+        // The sender lives in `self`, so the channel cannot close here.
+        let _ = open.wait_for(|open| *open).await;
+    }
+
+    /// Opens the gate for every current and future waiter.
+    pub fn open(&self) {
+        self.open.send_replace(true);
+    }
+}
+
+/// Values pushed by handlers, in push order; tests wait on their number.
+#[derive(Clone)]
+pub struct Recorder<T> {
+    items: std::sync::Arc<std::sync::Mutex<Vec<T>>>,
+}
+
+impl<T> Default for Recorder<T> {
+    fn default() -> Self {
+        Recorder {
+            items: std::sync::Arc::default(),
+        }
+    }
+}
+
+impl<T: Clone> Recorder<T> {
+    /// An empty recorder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a value.
+    pub fn push(&self, value: T) {
+        self.lock().push(value);
+    }
+
+    /// The values so far.
+    pub fn snapshot(&self) -> Vec<T> {
+        self.lock().clone()
+    }
+
+    /// How many values so far.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether nothing was pushed yet.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    /// Waits until at least `n` values were pushed; returns them all.
+    pub async fn wait_len(&self, what: &str, n: usize) -> Vec<T> {
+        wait_until(what, || async {
+            let items = self.snapshot();
+            (items.len() >= n).then_some(items)
+        })
+        .await
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<T>> {
+        self.items.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Counts handlers executing at once and remembers the highest count.
+#[derive(Clone, Default)]
+pub struct HighWater {
+    current: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    max: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl HighWater {
+    /// A counter at zero.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Marks one more handler executing until the guard is dropped (also
+    /// when the handler's future is dropped by a timeout or cancellation).
+    pub fn enter(&self) -> HighWaterGuard {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.current.fetch_add(1, SeqCst) + 1;
+        self.max.fetch_max(now, SeqCst);
+        HighWaterGuard(self.clone())
+    }
+
+    /// Handlers executing now.
+    pub fn current(&self) -> usize {
+        self.current.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The most handlers ever executing at once.
+    pub fn max(&self) -> usize {
+        self.max.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits until exactly `n` handlers are executing.
+    pub async fn wait_current(&self, what: &str, n: usize) {
+        wait_until(what, || async { (self.current() == n).then_some(()) }).await
+    }
+}
+
+/// Leaves the [`HighWater`] count when dropped.
+pub struct HighWaterGuard(HighWater);
+
+impl Drop for HighWaterGuard {
+    fn drop(&mut self) {
+        self.0
+            .current
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Counts dropped guards: a handler holds one, so the count shows that its
+/// future was dropped (stopped) rather than left running.
+#[derive(Clone, Default)]
+pub struct DropFlag(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl DropFlag {
+    /// A flag with no drops yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A guard that counts one drop.
+    pub fn guard(&self) -> DropGuard {
+        DropGuard(self.clone())
+    }
+
+    /// Guards dropped so far.
+    pub fn count(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits until at least `n` guards were dropped.
+    pub async fn wait(&self, what: &str, n: usize) {
+        wait_until(what, || async { (self.count() >= n).then_some(()) }).await
+    }
+}
+
+/// Counts one drop on its [`DropFlag`].
+pub struct DropGuard(DropFlag);
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        (self.0).0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The row of task `id`, which must exist.
+pub async fn task_row(manager: &TaskManager, id: TaskId) -> TaskRecord {
+    manager
+        .get_task(id)
+        .await
+        .expect("get_task")
+        .unwrap_or_else(|| panic!("task {id} exists"))
+}
+
+/// Waits until `manager` runs exactly `n` attempts.
+pub async fn wait_for_running_count(manager: &TaskManager, n: usize) {
+    wait_until(&format!("{n} attempts running"), || async {
+        (manager.running_count() == n).then_some(())
+    })
+    .await
+}
+
+/// The ids of some rows, in order.
+pub fn ids_of(rows: &[TaskRecord]) -> Vec<TaskId> {
+    rows.iter().map(|row| row.id).collect()
+}
+
+impl TestDb {
+    /// A store on this database with its schema migrated, for tests that
+    /// exercise the `Store` seam directly. On `sqlite_memory` every call is
+    /// a separate database: open one store per test.
+    pub async fn store(&self) -> std::sync::Arc<dyn fib_flow::store::Store> {
+        let store = fib_flow::store::connect(&self.config())
+            .await
+            .expect("connect store");
+        store.migrate().await.expect("migrate store");
+        store
+    }
+}
