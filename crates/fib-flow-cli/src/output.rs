@@ -1,0 +1,62 @@
+//! Tables for the terminal (comfy-table).
+
+use comfy_table::modifiers::UTF8_ROUND_CORNERS;
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
+use fib_flow::TaskRecord;
+
+use crate::commands::demo::HandlerSummary;
+
+fn table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .apply_modifier(UTF8_ROUND_CORNERS)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.to_vec());
+    table
+}
+
+fn number(value: impl ToString) -> Cell {
+    Cell::new(value).set_alignment(CellAlignment::Right)
+}
+
+/// One row per handler: tasks, completed, permanently failed, attempts,
+/// retries.
+pub(crate) fn summary_table(rows: &[HandlerSummary]) -> Table {
+    let mut table = table(&[
+        "handler",
+        "tasks",
+        "completed",
+        "permanently failed",
+        "attempts",
+        "retries",
+    ]);
+    for row in rows {
+        table.add_row(vec![
+            Cell::new(&row.name),
+            number(row.tasks),
+            number(row.completed),
+            number(row.permanently_failed),
+            number(row.attempts),
+            number(row.retries),
+        ]);
+    }
+    table
+}
+
+/// One row per task: id, handler, tag, status, attempts and its last error.
+pub(crate) fn task_error_table(records: &[&TaskRecord]) -> Table {
+    let mut table = table(&["id", "handler", "tag", "status", "attempts", "error"]);
+    for record in records {
+        table.add_row(vec![
+            number(record.id),
+            Cell::new(&record.name),
+            Cell::new(record.tag.as_deref().unwrap_or("")),
+            Cell::new(record.status),
+            number(record.attempt),
+            Cell::new(record.error.as_deref().unwrap_or("")),
+        ]);
+    }
+    table
+}
