@@ -172,11 +172,11 @@ impl MySqlStore {
         let ids: Vec<i64> = candidates.iter().map(|c| c.0).collect();
         let ids_json = json_list(&ids);
         sqlx::query(include_str!("queries/task_claim_many_update.sql"))
+            .bind(&ids_json)
             .bind(TaskStatus::Running.as_str())
             .bind(&params.worker_id)
             .bind(now)
             .bind(now)
-            .bind(&ids_json)
             .bind(status_list(&params.from))
             .execute(&mut *tx)
             .await?;

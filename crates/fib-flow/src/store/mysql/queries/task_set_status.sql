@@ -12,5 +12,5 @@ SET fib_flow_tasks.status = ?,
     retry_count = COALESCE(?, retry_count),
     worker_id = CASE WHEN ? THEN NULL ELSE worker_id END
 WHERE id = ?
-  AND fib_flow_tasks.status IN (SELECT j.s FROM JSON_TABLE(?, '$[*]' COLUMNS (s VARCHAR(32) PATH '$')) AS j)
+  AND JSON_CONTAINS(?, JSON_QUOTE(fib_flow_tasks.status))
   AND (? IS NULL OR (worker_id = ? AND attempt = ?))
