@@ -1083,7 +1083,7 @@ backend_test! {
 // ---------------------------------------------------------------------------
 
 backend_test! {
-    async fn task_heartbeat_renews_only_the_workers_running_rows_and_returns_their_leases(db) {
+    async fn task_heartbeat_renews_only_the_given_rows_the_worker_runs_and_returns_their_leases(db) {
         let store = db.store().await;
         let mine_1 = claimed(&*store, "worker-1", task("a")).await?;
         let mine_2 = claimed(&*store, "worker-1", task("b")).await?;
@@ -1096,11 +1096,15 @@ backend_test! {
         assert!(set(&*store, TaskSetStatusParams::paused(paused.id)).await?);
         let theirs = claimed(&*store, "worker-2", task("e")).await?;
         let pending = store.task_insert(&task("f")).await?;
+        // Running under worker-1 but not named by the heartbeat: a row whose
+        // outcome worker-1 could not write must lapse, not be kept alive.
+        let orphan = claimed(&*store, "worker-1", task("g")).await?;
         let snapshot = [
             get(&*store, done.id).await?,
             get(&*store, paused.id).await?,
             get(&*store, theirs.id).await?,
             get(&*store, pending).await?,
+            get(&*store, orphan.id).await?,
         ];
 
         let newest = [&mine_1, &mine_2]
@@ -1110,8 +1114,9 @@ backend_test! {
             .context("last_active_at")?;
         clock_passes(&*store, newest).await;
         let before = store.now_ms().await?;
+        let named = vec![mine_1.id, mine_2.id, done.id, paused.id, theirs.id, pending];
         let mut leases = store
-            .task_heartbeat(&TaskHeartbeatParams { worker_id: "worker-1".into() })
+            .task_heartbeat(&TaskHeartbeatParams { worker_id: "worker-1".into(), ids: named.clone() })
             .await?;
         let after = store.now_ms().await?;
         leases.sort_by_key(|lease| lease.id);
@@ -1127,9 +1132,13 @@ backend_test! {
             assert_eq!(get(&*store, row.id).await?, row, "task {} ({})", row.id, row.status);
         }
         let none = store
-            .task_heartbeat(&TaskHeartbeatParams { worker_id: "worker-unknown".into() })
+            .task_heartbeat(&TaskHeartbeatParams { worker_id: "worker-unknown".into(), ids: named })
             .await?;
         assert_eq!(none, []);
+        let empty = store
+            .task_heartbeat(&TaskHeartbeatParams { worker_id: "worker-1".into(), ids: vec![] })
+            .await?;
+        assert_eq!(empty, []);
         Ok(())
     }
 }

@@ -10,7 +10,7 @@ use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::Shared;
+use super::{completer, Shared};
 use crate::error::{BoxError, Error, Result};
 use crate::state::{plan_failure, FailureKind, TaskKind};
 use crate::store::{Fence, TaskLease, TaskRow, TaskSetStatusParams};
@@ -202,45 +202,13 @@ async fn write_outcome(
         }
     };
     let to = change.to();
-    let applied = write_with_retries(shared, &change).await?;
+    let applied = completer::write(shared, change).await?;
     if applied {
         tracing::debug!(status = %to, "attempt recorded");
     } else {
         tracing::warn!(status = %to, "the attempt no longer owns its task; its write was rejected");
     }
     Ok(())
-}
-
-/// Delays between tries of an outcome write that hit a database error.
-const WRITE_RETRY_DELAYS: [Duration; 4] = [
-    Duration::from_millis(50),
-    Duration::from_millis(200),
-    Duration::from_millis(500),
-    Duration::from_secs(1),
-];
-
-/// Writes one outcome, trying again on database errors (a busy or briefly
-/// unreachable database must not strand a finished attempt). The write is
-/// fenced, so repeating it can never apply twice.
-async fn write_with_retries(shared: &Shared, change: &TaskSetStatusParams) -> Result<bool> {
-    let mut delays = WRITE_RETRY_DELAYS.iter();
-    loop {
-        match shared
-            .store
-            .task_set_status_many(std::slice::from_ref(change))
-            .await
-        {
-            Ok(applied) => return Ok(applied.first().copied().unwrap_or(false)),
-            Err(Error::Database(error)) => match delays.next() {
-                Some(delay) => {
-                    tracing::warn!(%error, ?delay, "recording the outcome failed; trying again");
-                    tokio::time::sleep(*delay).await;
-                }
-                None => return Err(Error::Database(error)),
-            },
-            Err(other) => return Err(other),
-        }
-    }
 }
 
 fn failure(

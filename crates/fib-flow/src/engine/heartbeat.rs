@@ -32,8 +32,12 @@ pub(crate) async fn run_once(shared: &Shared) -> Result<usize> {
     if held.is_empty() {
         return Ok(0);
     }
+    let mut ids: Vec<i64> = held.iter().map(|lease| lease.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
     let params = TaskHeartbeatParams {
         worker_id: shared.config.worker_id.clone(),
+        ids,
     };
     let renewed: HashSet<TaskLease> = shared
         .store

@@ -19,6 +19,7 @@ use crate::handler::Registry;
 use crate::store::{Store, TaskLease};
 
 pub(crate) mod claim;
+pub(crate) mod completer;
 pub(crate) mod execute;
 pub(crate) mod heartbeat;
 pub(crate) mod sweeper;
@@ -118,11 +119,18 @@ pub(crate) struct Shared {
     pub(crate) stop_services: CancellationToken,
     /// Every execution, so `stop()` can wait for them.
     pub(crate) executions: TaskTracker,
+    /// Where executions send their outcomes to be written in batches.
+    pub(crate) completer: completer::Queue,
+    /// The completer's inbox until the services start.
+    completer_inbox: Mutex<Option<completer::Inbox>>,
 }
 
 impl Shared {
     pub(crate) fn new(config: Config, store: Arc<dyn Store>) -> Self {
+        let (completer, inbox) = completer::queue();
         Shared {
+            completer,
+            completer_inbox: Mutex::new(Some(inbox)),
             config,
             store,
             registry: Registry::default(),
@@ -175,9 +183,17 @@ impl Services {
             Ok(false) => tracing::debug!("no cross-process wake-ups on this backend; polling"),
             Err(error) => tracing::warn!(%error, "could not listen for wake-ups; polling"),
         }
+        // The manager starts its services once, so the inbox is there.
+        let inbox = shared
+            .completer_inbox
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or_else(|| completer::queue().1);
         Services {
             claim: tokio::spawn(claim::run(shared.clone())),
             others: vec![
+                tokio::spawn(completer::run(shared.clone(), inbox)),
                 tokio::spawn(heartbeat::run(shared.clone())),
                 tokio::spawn(sweeper::run(shared.clone())),
             ],

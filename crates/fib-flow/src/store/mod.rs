@@ -84,9 +84,9 @@ pub trait Store: Send + Sync + 'static {
     /// One task by id.
     async fn task_get(&self, id: i64) -> Result<Option<TaskRow>>;
 
-    /// Renews the lease of every task running under `worker_id` (one
-    /// statement) and returns the leases it renewed, so the caller can tell
-    /// which of its attempts were lost.
+    /// Renews, in one statement, the leases of the given tasks that are
+    /// still running under `worker_id`, and returns the leases it renewed
+    /// (id and attempt), so the caller can tell which attempts were lost.
     async fn task_heartbeat(&self, params: &TaskHeartbeatParams) -> Result<Vec<TaskLease>>;
 
     /// Inserts one task; returns its id.

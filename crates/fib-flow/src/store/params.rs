@@ -214,6 +214,10 @@ impl TaskSetStatusParams {
 pub struct TaskHeartbeatParams {
     /// The worker whose running tasks are renewed.
     pub worker_id: String,
+    /// The tasks it is executing; only these are renewed, so a row the
+    /// worker no longer executes (its outcome could not be written) lapses
+    /// and is retried instead of being kept alive forever.
+    pub ids: Vec<i64>,
 }
 
 /// Params of [`Store::task_list_expired`](super::Store::task_list_expired).
@@ -250,4 +254,16 @@ pub struct TaskListParams {
 pub struct TaskStatsParams {
     /// Only this tag.
     pub tag: Option<String>,
+}
+
+/// Values as a JSON array, the list parameter of the SQLite and MySQL SQL
+/// files (`json_each` / `JSON_TABLE`).
+pub(crate) fn json_list<T: serde::Serialize>(values: &[T]) -> String {
+    // Serialising strings and integers cannot fail.
+    serde_json::to_string(values).unwrap_or_else(|_| "[]".into())
+}
+
+/// Statuses as a JSON array of their names.
+pub(crate) fn status_list(statuses: &[TaskStatus]) -> String {
+    json_list(&statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>())
 }

@@ -133,15 +133,6 @@ pub fn check_server_version(version: &str) -> std::result::Result<(), String> {
     }
 }
 
-fn json_list<T: serde::Serialize>(values: &[T]) -> String {
-    // Serialising strings and integers cannot fail.
-    serde_json::to_string(values).unwrap_or_else(|_| "[]".into())
-}
-
-fn status_list(statuses: &[TaskStatus]) -> String {
-    json_list(&statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>())
-}
-
 impl MySqlStore {
     async fn try_task_claim_many(&self, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>> {
         if params.limit <= 0 || params.names.is_empty() {
@@ -205,12 +196,18 @@ impl MySqlStore {
     }
 
     async fn try_task_heartbeat(&self, params: &TaskHeartbeatParams) -> Result<Vec<TaskLease>> {
+        if params.ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = json_list(&params.ids);
         let mut tx = self.pool.begin().await?;
         sqlx::query(include_str!("queries/task_heartbeat_update.sql"))
+            .bind(&ids)
             .bind(&params.worker_id)
             .execute(&mut *tx)
             .await?;
         let leases = sqlx::query_as(include_str!("queries/task_heartbeat_select.sql"))
+            .bind(&ids)
             .bind(&params.worker_id)
             .fetch_all(&mut *tx)
             .await?;

@@ -204,8 +204,12 @@ impl Store for PgStore {
     }
 
     async fn task_heartbeat(&self, params: &TaskHeartbeatParams) -> Result<Vec<TaskLease>> {
+        if params.ids.is_empty() {
+            return Ok(Vec::new());
+        }
         Ok(sqlx::query_as(include_str!("queries/task_heartbeat.sql"))
             .bind(&params.worker_id)
+            .bind(&params.ids)
             .fetch_all(&self.pool)
             .await?)
     }

@@ -95,15 +95,6 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-fn json_list<T: serde::Serialize>(values: &[T]) -> String {
-    // Serialising strings and integers cannot fail.
-    serde_json::to_string(values).unwrap_or_else(|_| "[]".into())
-}
-
-fn status_list(statuses: &[TaskStatus]) -> String {
-    json_list(&statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>())
-}
-
 fn next_run_ms(next_run: NextRun, now: i64) -> Option<i64> {
     match next_run {
         NextRun::Keep => None,
@@ -245,9 +236,13 @@ impl Store for SqliteStore {
     }
 
     async fn task_heartbeat(&self, params: &TaskHeartbeatParams) -> Result<Vec<TaskLease>> {
+        if params.ids.is_empty() {
+            return Ok(Vec::new());
+        }
         Ok(sqlx::query_as(include_str!("queries/task_heartbeat.sql"))
             .bind(&params.worker_id)
             .bind(now_ms())
+            .bind(json_list(&params.ids))
             .fetch_all(&self.writer)
             .await?)
     }

@@ -1,0 +1,134 @@
+//! The completer: executions hand it their outcome and wait; it writes
+//! whatever outcomes are waiting in one `task_set_status_many` call (one
+//! transaction), so a busy worker pays one commit for many completions
+//! instead of one each (River's batch completer). There is no artificial
+//! delay: while one batch is being written the next one gathers.
+
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::Shared;
+use crate::error::{Error, Result};
+use crate::store::TaskSetStatusParams;
+
+/// Most outcomes written in one call.
+const MAX_BATCH: usize = 256;
+
+/// Delays between tries of a batch that hit a database error. Every change
+/// is fenced, and a failed transaction is rolled back whole, so a retried
+/// batch can never apply a change twice.
+const WRITE_RETRY_DELAYS: [Duration; 4] = [
+    Duration::from_millis(50),
+    Duration::from_millis(200),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+];
+
+/// One outcome waiting to be written, and who to tell.
+pub(crate) struct Pending {
+    change: TaskSetStatusParams,
+    done: oneshot::Sender<Result<bool>>,
+}
+
+/// The sending side, held by the shared state.
+pub(crate) type Queue = mpsc::UnboundedSender<Pending>;
+
+/// The receiving side, taken by the completer service when it starts.
+pub(crate) type Inbox = mpsc::UnboundedReceiver<Pending>;
+
+pub(crate) fn queue() -> (Queue, Inbox) {
+    mpsc::unbounded_channel()
+}
+
+/// Writes one outcome through the completer; returns whether it applied
+/// (false: the attempt had lost its task).
+pub(crate) async fn write(shared: &Shared, change: TaskSetStatusParams) -> Result<bool> {
+    let (done, result) = oneshot::channel();
+    if shared.completer.send(Pending { change, done }).is_err() {
+        return Err(Error::Lifecycle {
+            state: "stopped",
+            reason: "the completer has stopped; the outcome was not written".into(),
+        });
+    }
+    result.await.unwrap_or_else(|_| {
+        Err(Error::Lifecycle {
+            state: "stopped",
+            reason: "the completer stopped before writing the outcome".into(),
+        })
+    })
+}
+
+/// The service loop. Runs until the services stop; by then every execution
+/// has finished, and anything still queued is written before it returns.
+pub(crate) async fn run(shared: std::sync::Arc<Shared>, mut inbox: Inbox) {
+    loop {
+        let first = tokio::select! {
+            first = inbox.recv() => first,
+            () = shared.stop_services.cancelled() => None,
+        };
+        let Some(first) = first else {
+            // Stopping: write what is left, then end.
+            while let Some(batch) = take_batch(&mut inbox, None) {
+                write_batch(&shared, batch).await;
+            }
+            return;
+        };
+        if let Some(batch) = take_batch(&mut inbox, Some(first)) {
+            write_batch(&shared, batch).await;
+        }
+    }
+}
+
+/// `first` plus whatever else is already waiting, up to [`MAX_BATCH`].
+fn take_batch(inbox: &mut Inbox, first: Option<Pending>) -> Option<Vec<Pending>> {
+    let mut batch: Vec<Pending> = first.into_iter().collect();
+    while batch.len() < MAX_BATCH {
+        match inbox.try_recv() {
+            Ok(pending) => batch.push(pending),
+            Err(_) => break,
+        }
+    }
+    (!batch.is_empty()).then_some(batch)
+}
+
+async fn write_batch(shared: &Shared, batch: Vec<Pending>) {
+    let (changes, waiting): (Vec<_>, Vec<_>) =
+        batch.into_iter().map(|p| (p.change, p.done)).unzip();
+    tracing::trace!(outcomes = changes.len(), "writing a batch of outcomes");
+    match write_with_retries(shared, &changes).await {
+        Ok(applied) => {
+            for (done, applied) in waiting.into_iter().zip(applied) {
+                let _ = done.send(Ok(applied));
+            }
+        }
+        Err(error) => {
+            let text = error.to_string();
+            for done in waiting {
+                let _ = done.send(Err(Error::Lifecycle {
+                    state: "running",
+                    reason: format!("recording the outcome failed: {text}"),
+                }));
+            }
+        }
+    }
+}
+
+/// Writes a batch, trying again on database errors (a busy or briefly
+/// unreachable database must not strand finished attempts).
+async fn write_with_retries(shared: &Shared, changes: &[TaskSetStatusParams]) -> Result<Vec<bool>> {
+    let mut delays = WRITE_RETRY_DELAYS.iter();
+    loop {
+        match shared.store.task_set_status_many(changes).await {
+            Ok(applied) => return Ok(applied),
+            Err(Error::Database(error)) => match delays.next() {
+                Some(delay) => {
+                    tracing::warn!(%error, ?delay, "recording outcomes failed; trying again");
+                    tokio::time::sleep(*delay).await;
+                }
+                None => return Err(Error::Database(error)),
+            },
+            Err(other) => return Err(other),
+        }
+    }
+}
