@@ -61,6 +61,6 @@ mod task;
 pub use config::Config;
 pub use error::{BoxError, Error, Result};
 pub use handler::{Handler, HandlerOptions};
-pub use manager::{pausable_statuses, ManagerState, TaskManager, TaskManagerBuilder};
+pub use manager::{ManagerState, TaskManager, TaskManagerBuilder};
 pub use state::{TaskKind, TaskStatus};
 pub use task::{RunAt, Step, Task, TaskFilter, TaskId, TaskOptions, TaskRecord, TaskStats};

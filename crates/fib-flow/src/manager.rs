@@ -9,7 +9,7 @@ use crate::config::{millis, Config};
 use crate::engine::{Services, Shared};
 use crate::error::{Error, Result};
 use crate::handler::{check_duration, Handler, HandlerOptions, Registration};
-use crate::state::{TaskKind, TaskStatus, Transition};
+use crate::state::{TaskKind, TaskStatus};
 use crate::store::{
     NextRun, Store, StoreCaps, TaskInsertParams, TaskListParams, TaskSetStatusParams,
     TaskStatsParams,
@@ -126,7 +126,8 @@ pub enum ManagerState {
 }
 
 impl ManagerState {
-    fn as_str(self) -> &'static str {
+    /// The state's name.
+    pub fn as_str(self) -> &'static str {
         match self {
             ManagerState::Idle => "idle",
             ManagerState::Running => "running",
@@ -524,11 +525,6 @@ impl TaskManager {
     }
 }
 
-/// The statuses `pause_task` accepts (for documentation and tools).
-pub fn pausable_statuses() -> &'static [TaskStatus] {
-    Transition::Pause.allowed_from()
-}
-
 impl Drop for Inner {
     fn drop(&mut self) {
         // Without stop() the background services would keep the shared
@@ -536,12 +532,5 @@ impl Drop for Inner {
         // and their leases lapse).
         self.shared.stop_claiming.cancel();
         self.shared.stop_services.cancel();
-    }
-}
-
-impl ManagerState {
-    /// The state's name.
-    pub fn name(self) -> &'static str {
-        self.as_str()
     }
 }
