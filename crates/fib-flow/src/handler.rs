@@ -13,7 +13,8 @@ use futures::FutureExt;
 
 use crate::config::MAX_DURATION;
 use crate::error::{BoxError, Error, Result};
-use crate::task::{check_name, check_priority, Step, Task};
+use crate::step::Step;
+use crate::task::{check_name, check_priority, Task};
 
 /// Runs tasks of one name. Implemented for every
 /// `Fn(Task) -> impl Future<Output = Result<S, E>>` where `S: Into<Step>`

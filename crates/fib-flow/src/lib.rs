@@ -55,6 +55,7 @@ mod error;
 mod handler;
 mod manager;
 pub mod state;
+mod step;
 pub mod store;
 mod task;
 
@@ -62,5 +63,6 @@ pub use config::Config;
 pub use error::{BoxError, Error, Result};
 pub use handler::{Handler, HandlerOptions};
 pub use manager::{ManagerState, TaskManager, TaskManagerBuilder};
-pub use state::{TaskKind, TaskStatus};
-pub use task::{RunAt, Step, Task, TaskFilter, TaskId, TaskOptions, TaskRecord, TaskStats};
+pub use state::{ChildFailure, TaskKind, TaskStatus};
+pub use step::{Child, ChildResult, Children, Step, Suspension};
+pub use task::{RunAt, Task, TaskFilter, TaskId, TaskOptions, TaskRecord, TaskStats};

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::config::{millis, Config};
+use crate::engine::workflow;
 use crate::engine::{Services, Shared};
 use crate::error::{Error, Result};
 use crate::handler::{check_duration, Handler, HandlerOptions, Registration};
@@ -355,6 +356,7 @@ impl TaskManager {
             retry_interval_ms: millis(retry_interval),
             next_run,
             cron_expr: None,
+            parent: None,
         })
     }
 
@@ -491,37 +493,72 @@ impl TaskManager {
         Ok(())
     }
 
-    /// Resumes a paused task: due at once, at its current stage, with a
-    /// fresh retry budget. `reason` is logged with the change.
+    /// Resumes a task stopped for a person: a paused task runs again at
+    /// its current stage; an explicitly suspended task (`Step::suspend`)
+    /// goes on to its next stage. Either is due at once with a fresh retry
+    /// budget. Any other task (a parent waiting for its children included)
+    /// is refused with [`Error::InvalidTransition`] naming its status, and
+    /// nothing changes. `reason` is logged with the change.
     pub async fn resume_task(&self, id: TaskId, reason: Option<&str>) -> Result<()> {
-        self.transition(TaskSetStatusParams::resumed(id.get()))
-            .await?;
+        let paused = TaskSetStatusParams::resumed(id.get());
+        if !self.try_transition(paused).await? {
+            self.transition(TaskSetStatusParams::resumed_suspended(id.get()))
+                .await?;
+        }
         tracing::info!(%id, reason = reason.unwrap_or("manual"), "task resumed");
-        self.shared().wake.notify_one();
         Ok(())
+    }
+
+    /// Cancels an unfinished task: it becomes `permanently_failed` with
+    /// `reason` (default `"Task cancelled"`) as its error, its unfinished
+    /// descendants are cancelled too, a running attempt is stopped and can
+    /// no longer write, and its parent learns of the failure like of any
+    /// failed child. A finished task is refused with
+    /// [`Error::InvalidTransition`].
+    pub async fn cancel_task(&self, id: TaskId, reason: Option<&str>) -> Result<()> {
+        let reason = reason.unwrap_or("Task cancelled").to_owned();
+        self.transition(TaskSetStatusParams::cancelled(id.get(), reason))
+            .await?;
+        self.shared().running().cancel_task(id.get());
+        self.shared().check_leases.notify_one();
+        Ok(())
+    }
+
+    /// The direct children of a task (of every stage), oldest first.
+    pub async fn get_children(&self, parent: TaskId) -> Result<Vec<TaskRecord>> {
+        self.get_tasks(TaskFilter::new().parent(parent)).await
+    }
+
+    /// Every task of the workflow rooted at `root`: the root and all its
+    /// descendants, oldest first.
+    pub async fn get_workflow(&self, root: TaskId) -> Result<Vec<TaskRecord>> {
+        self.get_tasks(TaskFilter::new().workflow(root)).await
+    }
+
+    /// Applies one operator transition (with what follows from it in its
+    /// workflow); returns whether it applied.
+    async fn try_transition(&self, change: TaskSetStatusParams) -> Result<bool> {
+        let store = self.store()?;
+        let (applied, effects) = workflow::apply_all(store, &[change.into()]).await?;
+        self.shared().after_commit(effects);
+        Ok(applied.first().copied().unwrap_or(false))
     }
 
     /// Applies one operator transition; a refused one becomes `NotFound` or
     /// `InvalidTransition` naming the current status.
     async fn transition(&self, change: TaskSetStatusParams) -> Result<()> {
-        let store = self.store()?;
-        let applied = store
-            .task_set_status_many(std::slice::from_ref(&change))
-            .await?;
-        if applied.first().copied().unwrap_or(false) {
+        let (id, to) = (change.id, change.to());
+        if self.try_transition(change).await? {
             return Ok(());
         }
-        let id = TaskId(change.id);
-        let row = store
-            .task_get(change.id)
+        let task = TaskId(id);
+        let row = self
+            .store()?
+            .task_get(id)
             .await?
-            .ok_or(Error::NotFound { id })?;
+            .ok_or(Error::NotFound { id: task })?;
         let from: TaskStatus = crate::store::row::parse_column("status", &row.status)?;
-        Err(Error::InvalidTransition {
-            id,
-            from,
-            to: change.to(),
-        })
+        Err(Error::InvalidTransition { id: task, from, to })
     }
 }
 

@@ -185,11 +185,29 @@ pub enum Transition {
     Resume,
     /// A stopping worker gave back a task it could not finish (not a retry).
     Release,
+    /// The handler returned children: the task waits for them.
+    AwaitChildren,
+    /// The handler returned an empty set of children: the task goes on to
+    /// its next stage at once.
+    AdvanceStage,
+    /// The handler suspended the task for a person (human in the loop).
+    Suspend,
+    /// The last child of the stage finished: the parent resumes at its next
+    /// stage.
+    ChildrenDone,
+    /// A child failed and the parent (async) fails with it.
+    ChildFailed,
+    /// A child failed and the parent (cron) is paused.
+    ChildFailedCron,
+    /// An operator resumed an explicitly suspended task: next stage.
+    ResumeSuspended,
+    /// An operator cancelled an unfinished task (or its ancestor failed).
+    Cancel,
 }
 
 impl Transition {
     /// Every transition.
-    pub const ALL: [Transition; 9] = [
+    pub const ALL: [Transition; 17] = [
         Transition::Claim,
         Transition::Complete,
         Transition::FailRetry,
@@ -199,6 +217,14 @@ impl Transition {
         Transition::Pause,
         Transition::Resume,
         Transition::Release,
+        Transition::AwaitChildren,
+        Transition::AdvanceStage,
+        Transition::Suspend,
+        Transition::ChildrenDone,
+        Transition::ChildFailed,
+        Transition::ChildFailedCron,
+        Transition::ResumeSuspended,
+        Transition::Cancel,
     ];
 
     /// The status the task has after the transition.
@@ -213,6 +239,14 @@ impl Transition {
             Transition::Pause => TaskStatus::Paused,
             Transition::Resume => TaskStatus::Pending,
             Transition::Release => TaskStatus::Pending,
+            Transition::AwaitChildren => TaskStatus::Suspended,
+            Transition::AdvanceStage => TaskStatus::Pending,
+            Transition::Suspend => TaskStatus::Suspended,
+            Transition::ChildrenDone => TaskStatus::Pending,
+            Transition::ChildFailed => TaskStatus::PermanentlyFailed,
+            Transition::ChildFailedCron => TaskStatus::Paused,
+            Transition::ResumeSuspended => TaskStatus::Pending,
+            Transition::Cancel => TaskStatus::PermanentlyFailed,
         }
     }
 
@@ -227,16 +261,106 @@ impl Transition {
             | Transition::TimeoutRetry
             | Transition::Exhaust
             | Transition::ExhaustCron
-            | Transition::Release => &[Running],
+            | Transition::Release
+            | Transition::AwaitChildren
+            | Transition::AdvanceStage
+            | Transition::Suspend => &[Running],
             Transition::Pause => &[Pending, Running, Failed, Timeout],
             Transition::Resume => &[Paused],
+            Transition::ChildrenDone
+            | Transition::ChildFailed
+            | Transition::ChildFailedCron
+            | Transition::ResumeSuspended => &[Suspended],
+            Transition::Cancel => &[Pending, Running, Failed, Timeout, Paused, Suspended],
         }
+    }
+
+    /// Whether the task moves on to its next stage (`stage + 1`).
+    pub fn advances_stage(self) -> bool {
+        matches!(
+            self,
+            Transition::AdvanceStage | Transition::ChildrenDone | Transition::ResumeSuspended
+        )
     }
 
     /// Whether the transition concerns the running attempt, so that its
     /// update must be fenced by worker id and attempt number.
     pub fn is_fenced(self) -> bool {
         self.allowed_from() == [TaskStatus::Running]
+    }
+}
+
+/// What a parent does when one of its children fails for good
+/// (`permanently_failed`, cancelled included). Chosen with the children.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChildFailure {
+    /// The parent fails at once (an async parent becomes
+    /// `permanently_failed`, a cron parent `paused`) and its other
+    /// unfinished descendants are cancelled. The default.
+    #[default]
+    FailParent,
+    /// The parent waits for all its children and resumes with every
+    /// child's outcome, errors included, to handle failures itself.
+    Resume,
+}
+
+impl ChildFailure {
+    /// The name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChildFailure::FailParent => "fail_parent",
+            ChildFailure::Resume => "resume",
+        }
+    }
+}
+
+impl FromStr for ChildFailure {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "fail_parent" => Ok(ChildFailure::FailParent),
+            "resume" => Ok(ChildFailure::Resume),
+            _ => Err(Error::InvalidInput {
+                field: "on_child_failure",
+                reason: format!("unknown policy {s:?}; expected fail_parent or resume"),
+            }),
+        }
+    }
+}
+
+/// What happens to a waiting parent when one of its children finishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParentPlan {
+    /// Other children of the stage are still unfinished.
+    Wait,
+    /// Every child of the stage finished: resume at the next stage.
+    Resume,
+    /// Fail the parent with this transition and cancel its other
+    /// unfinished descendants.
+    Fail(Transition),
+}
+
+/// Decides what a finished child means for its parent. `child` is the
+/// child's new (terminal) status; `remaining` the parent's unfinished
+/// children of the stage after this one is counted.
+pub fn plan_child_finished(
+    child: TaskStatus,
+    policy: ChildFailure,
+    remaining: i64,
+    parent_kind: TaskKind,
+) -> ParentPlan {
+    if child == TaskStatus::PermanentlyFailed && policy == ChildFailure::FailParent {
+        return ParentPlan::Fail(match parent_kind {
+            TaskKind::Async => Transition::ChildFailed,
+            TaskKind::Cron => Transition::ChildFailedCron,
+        });
+    }
+    if remaining <= 0 {
+        ParentPlan::Resume
+    } else {
+        ParentPlan::Wait
     }
 }
 
@@ -347,6 +471,18 @@ mod tests {
             ),
             (Transition::Resume, Pending, &[Paused]),
             (Transition::Release, Pending, &[Running]),
+            (Transition::AwaitChildren, Suspended, &[Running]),
+            (Transition::AdvanceStage, Pending, &[Running]),
+            (Transition::Suspend, Suspended, &[Running]),
+            (Transition::ChildrenDone, Pending, &[Suspended]),
+            (Transition::ChildFailed, PermanentlyFailed, &[Suspended]),
+            (Transition::ChildFailedCron, Paused, &[Suspended]),
+            (Transition::ResumeSuspended, Pending, &[Suspended]),
+            (
+                Transition::Cancel,
+                PermanentlyFailed,
+                &[Pending, Running, Failed, Timeout, Paused, Suspended],
+            ),
         ];
         assert_eq!(expected.len(), Transition::ALL.len());
         for (transition, target, from) in expected {
@@ -371,12 +507,99 @@ mod tests {
     }
 
     #[test]
-    fn only_running_transitions_are_fenced() {
+    fn only_transitions_of_a_running_attempt_are_fenced() {
+        for transition in Transition::ALL {
+            assert_eq!(
+                transition.is_fenced(),
+                transition.allowed_from() == [TaskStatus::Running],
+                "{transition:?}"
+            );
+        }
         assert!(Transition::Complete.is_fenced());
-        assert!(Transition::Release.is_fenced());
+        assert!(Transition::AwaitChildren.is_fenced());
+        assert!(Transition::Suspend.is_fenced());
         assert!(!Transition::Pause.is_fenced());
-        assert!(!Transition::Claim.is_fenced());
-        assert!(!Transition::Resume.is_fenced());
+        assert!(!Transition::Cancel.is_fenced());
+        assert!(!Transition::ChildrenDone.is_fenced());
+    }
+
+    #[test]
+    fn cancel_accepts_every_unfinished_status() {
+        let unfinished: Vec<_> = TaskStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_unfinished())
+            .collect();
+        assert_eq!(Transition::Cancel.allowed_from(), unfinished.as_slice());
+    }
+
+    #[test]
+    fn only_resumptions_advance_the_stage() {
+        let advancing: Vec<_> = Transition::ALL
+            .into_iter()
+            .filter(|t| t.advances_stage())
+            .collect();
+        assert_eq!(
+            advancing,
+            [
+                Transition::AdvanceStage,
+                Transition::ChildrenDone,
+                Transition::ResumeSuspended
+            ]
+        );
+        assert!(
+            !Transition::Resume.advances_stage(),
+            "resuming a paused task re-runs its stage"
+        );
+    }
+
+    #[test]
+    fn a_failed_child_fails_the_parent_at_once_by_default() {
+        let plan = plan_child_finished(
+            TaskStatus::PermanentlyFailed,
+            ChildFailure::FailParent,
+            3,
+            TaskKind::Async,
+        );
+        assert_eq!(plan, ParentPlan::Fail(Transition::ChildFailed));
+        let cron = plan_child_finished(
+            TaskStatus::PermanentlyFailed,
+            ChildFailure::FailParent,
+            0,
+            TaskKind::Cron,
+        );
+        assert_eq!(cron, ParentPlan::Fail(Transition::ChildFailedCron));
+        assert_eq!(Transition::ChildFailedCron.target(), TaskStatus::Paused);
+    }
+
+    #[test]
+    fn the_last_child_resumes_the_parent_whatever_the_outcomes_under_resume() {
+        for child in [TaskStatus::Completed, TaskStatus::PermanentlyFailed] {
+            assert_eq!(
+                plan_child_finished(child, ChildFailure::Resume, 1, TaskKind::Async),
+                ParentPlan::Wait
+            );
+            assert_eq!(
+                plan_child_finished(child, ChildFailure::Resume, 0, TaskKind::Async),
+                ParentPlan::Resume
+            );
+        }
+        assert_eq!(
+            plan_child_finished(
+                TaskStatus::Completed,
+                ChildFailure::FailParent,
+                0,
+                TaskKind::Async
+            ),
+            ParentPlan::Resume
+        );
+    }
+
+    #[test]
+    fn child_failure_policies_round_trip() {
+        for policy in [ChildFailure::FailParent, ChildFailure::Resume] {
+            assert_eq!(policy.as_str().parse::<ChildFailure>().ok(), Some(policy));
+        }
+        assert!("sometimes".parse::<ChildFailure>().is_err());
     }
 
     #[test]

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{check_identifier, PRIORITY_MAX, PRIORITY_MIN};
 use crate::error::{Error, Result};
 use crate::state::{TaskKind, TaskStatus};
+use crate::step::ChildResult;
 
 /// A task's id (the database's auto-increment key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -167,6 +168,12 @@ pub struct TaskRecord {
     pub root_id: Option<TaskId>,
     /// Direct parent (none for a top-level task).
     pub parent_id: Option<TaskId>,
+    /// The parent's stage when this child was created.
+    pub parent_stage: Option<i64>,
+    /// Children created so far, over all stages.
+    pub total_children: i64,
+    /// Children of the current stage not finished yet (while waiting).
+    pub pending_children: i64,
     /// Worker that holds or last held the task.
     pub worker_id: Option<String>,
     /// Number of claims so far: the lease number that fences writes.
@@ -195,6 +202,13 @@ pub struct TaskFilter {
     pub status: Option<TaskStatus>,
     /// Only tasks with this handler name.
     pub name: Option<String>,
+    /// Only direct children of this task.
+    pub parent_id: Option<TaskId>,
+    /// Only the tasks of this workflow: the root itself and every
+    /// descendant.
+    pub workflow: Option<TaskId>,
+    /// Only tasks suspended with this reason.
+    pub suspend_reason: Option<String>,
 }
 
 impl TaskFilter {
@@ -226,6 +240,24 @@ impl TaskFilter {
         self.name = Some(name.into());
         self
     }
+
+    /// Only direct children of `parent`.
+    pub fn parent(mut self, parent: TaskId) -> Self {
+        self.parent_id = Some(parent);
+        self
+    }
+
+    /// Only the tasks of the workflow rooted at `root` (the root included).
+    pub fn workflow(mut self, root: TaskId) -> Self {
+        self.workflow = Some(root);
+        self
+    }
+
+    /// Only tasks suspended with this reason.
+    pub fn suspend_reason(mut self, reason: impl Into<String>) -> Self {
+        self.suspend_reason = Some(reason.into());
+        self
+    }
 }
 
 /// One row of the per-tag statistics: how many tasks of a name are in a
@@ -242,43 +274,6 @@ pub struct TaskStats {
     pub count: u64,
 }
 
-/// What a handler returns: what happens to the task next.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum Step {
-    /// The task is done; the value is stored as its JSON result.
-    Done(serde_json::Value),
-}
-
-impl Step {
-    /// Done with a JSON result.
-    pub fn done(value: impl Into<serde_json::Value>) -> Step {
-        Step::Done(value.into())
-    }
-
-    /// Done with any serialisable result.
-    pub fn done_with<T: Serialize>(value: &T) -> Result<Step> {
-        serde_json::to_value(value)
-            .map(Step::Done)
-            .map_err(|source| Error::Serialization {
-                field: "result",
-                source,
-            })
-    }
-}
-
-impl From<serde_json::Value> for Step {
-    fn from(value: serde_json::Value) -> Self {
-        Step::Done(value)
-    }
-}
-
-impl From<()> for Step {
-    fn from((): ()) -> Self {
-        Step::Done(serde_json::Value::Null)
-    }
-}
-
 /// The task as its handler sees it: the claimed row, the attempt it runs
 /// under, and a cancellation signal.
 ///
@@ -291,19 +286,47 @@ pub struct Task {
 #[derive(Debug)]
 struct TaskInner {
     record: TaskRecord,
+    context: Option<Vec<u8>>,
+    child_results: Vec<ChildResult>,
     started: Instant,
     cancel: CancellationToken,
 }
 
 impl Task {
-    pub(crate) fn new(record: TaskRecord, cancel: CancellationToken) -> Self {
+    pub(crate) fn new(
+        record: TaskRecord,
+        context: Option<Vec<u8>>,
+        child_results: Vec<ChildResult>,
+        cancel: CancellationToken,
+    ) -> Self {
         Task {
             inner: Arc::new(TaskInner {
                 record,
+                context,
+                child_results,
                 started: Instant::now(),
                 cancel,
             }),
         }
+    }
+
+    /// The task's private context: the bytes stored with its last children
+    /// or suspension step (`Step::context`), none before that. Never
+    /// inherited by children.
+    pub fn context(&self) -> Option<&[u8]> {
+        self.inner.context.as_deref()
+    }
+
+    /// The outcomes of the children of the stage that just finished, one
+    /// per child in child-id order; empty at stage 0 and after a resumed
+    /// suspension.
+    pub fn child_results(&self) -> &[ChildResult] {
+        &self.inner.child_results
+    }
+
+    /// The workflow root (this task's own id for a top-level task).
+    pub fn root_id(&self) -> TaskId {
+        self.inner.record.root_id.unwrap_or(self.inner.record.id)
     }
 
     /// The task's id.

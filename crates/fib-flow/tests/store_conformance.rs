@@ -45,7 +45,20 @@ fn task(name: &str) -> TaskInsertParams {
         retry_interval_ms: 0,
         next_run: NextRun::Keep,
         cron_expr: None,
+        parent: None,
     }
+}
+
+/// Applies changes in one transaction (as the engine does) and returns,
+/// per change, whether it applied.
+async fn set_many(store: &dyn Store, changes: &[TaskSetStatusParams]) -> anyhow::Result<Vec<bool>> {
+    let mut tx = store.begin().await?;
+    let mut applied = Vec::with_capacity(changes.len());
+    for change in changes {
+        applied.push(tx.task_set_status(change).await?.is_some());
+    }
+    tx.commit().await?;
+    Ok(applied)
 }
 
 fn names(limits: &[(&str, i64)]) -> Vec<ClaimName> {
@@ -93,7 +106,7 @@ fn fence(row: &TaskRow) -> anyhow::Result<Fence> {
 
 /// Applies one change and returns whether it applied.
 async fn set(store: &dyn Store, change: TaskSetStatusParams) -> anyhow::Result<bool> {
-    let applied = store.task_set_status_many(&[change]).await?;
+    let applied = set_many(store, &[change]).await?;
     ensure!(applied.len() == 1, "one change gave {applied:?}");
     Ok(applied[0])
 }
@@ -408,6 +421,9 @@ backend_test! {
             cron_expr: Some("0 2 * * *".into()),
             root_id: None,
             parent_id: None,
+            parent_stage: None,
+            total_children: 0,
+            pending_children: 0,
             worker_id: None,
             attempt: 0,
             suspend_reason: None,
@@ -749,10 +765,10 @@ backend_test! {
             TaskSetStatusParams::paused(pending),    // pending may be paused
         ];
         assert_eq!(
-            store.task_set_status_many(&changes).await?,
+            set_many(&*store, &changes).await?,
             [false, true, false, true, false, false, true]
         );
-        assert_eq!(store.task_set_status_many(&[]).await?, Vec::<bool>::new());
+        assert_eq!(set_many(&*store, &[]).await?, Vec::<bool>::new());
         assert_eq!(snapshot(running.id).await?.status, "paused");
         assert_eq!(snapshot(paused.id).await?.status, "pending");
         assert_eq!(snapshot(completed.id).await?, completed_before);
@@ -763,13 +779,15 @@ backend_test! {
         // same row applies both.
         let row = store.task_insert(&task("twice")).await?;
         assert_eq!(
-            store
-                .task_set_status_many(&[
+            set_many(
+                &*store,
+                &[
                     TaskSetStatusParams::paused(row),
                     TaskSetStatusParams::resumed(row),
                     TaskSetStatusParams::resumed(row),
-                ])
-                .await?,
+                ],
+            )
+            .await?,
             [true, true, false]
         );
         assert_eq!(snapshot(row).await?.status, "pending");

@@ -22,8 +22,11 @@ CREATE TABLE fib_flow_tasks (
     cron_expr          VARCHAR(255),
     root_id            BIGINT,
     parent_id          BIGINT,
+    parent_stage       BIGINT,
+    parent_notified_at BIGINT,
+    on_child_failure   VARCHAR(16),
     total_children     BIGINT       NOT NULL DEFAULT 0,
-    completed_children BIGINT       NOT NULL DEFAULT 0,
+    pending_children   BIGINT       NOT NULL DEFAULT 0,
     worker_id          VARCHAR(255),
     attempt            BIGINT       NOT NULL DEFAULT 0,
     suspend_reason     TEXT,
@@ -51,12 +54,15 @@ CREATE TABLE fib_flow_tasks (
         (status <> 'running' OR (worker_id IS NOT NULL AND started_at IS NOT NULL)),
     CONSTRAINT timeout_positive CHECK (timeout_ms > 0),
     CONSTRAINT max_attempts_positive CHECK (max_attempts >= 1),
-    CONSTRAINT counts_non_negative CHECK (retry_count >= 0 AND retry_interval_ms >= 0 AND attempt >= 0),
+    CONSTRAINT counts_non_negative CHECK (retry_count >= 0 AND retry_interval_ms >= 0 AND attempt >= 0
+        AND total_children >= 0 AND pending_children >= 0),
+    CONSTRAINT child_failure_valid CHECK (on_child_failure IN ('fail_parent', 'resume')),
+    CONSTRAINT child_has_parent_stage CHECK (parent_id IS NULL OR parent_stage IS NOT NULL),
     INDEX idx_fib_flow_tasks_claim (claimable, name, priority DESC, next_run_at, id),
     INDEX idx_fib_flow_tasks_running (status, worker_id, last_active_at),
     INDEX idx_fib_flow_tasks_stats (tag, name, status),
     INDEX idx_fib_flow_tasks_created (created_at, id),
-    INDEX idx_fib_flow_tasks_parent (parent_id),
+    INDEX idx_fib_flow_tasks_parent (parent_id, parent_stage, id),
     INDEX idx_fib_flow_tasks_root (root_id, created_at)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
@@ -71,7 +77,8 @@ SELECT id, CONVERT(name USING utf8mb4) AS name, CONVERT(kind USING utf8mb4) AS k
        CONVERT(payload USING utf8mb4) AS payload, CONVERT(tag USING utf8mb4) AS tag,
        CONVERT(result USING utf8mb4) AS result, CONVERT(error USING utf8mb4) AS error,
        stage, timeout_ms, retry_count, max_attempts, retry_interval_ms,
-       CONVERT(cron_expr USING utf8mb4) AS cron_expr, root_id, parent_id,
+       CONVERT(cron_expr USING utf8mb4) AS cron_expr, root_id, parent_id, parent_stage,
+       total_children, pending_children,
        CONVERT(worker_id USING utf8mb4) AS worker_id, attempt,
        CONVERT(suspend_reason USING utf8mb4) AS suspend_reason, created_at, next_run_at,
        started_at, last_active_at, finished_at

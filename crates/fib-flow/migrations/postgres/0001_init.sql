@@ -20,8 +20,11 @@ CREATE TABLE fib_flow_tasks (
     cron_expr          TEXT,
     root_id            BIGINT,
     parent_id          BIGINT,
+    parent_stage       BIGINT,
+    parent_notified_at BIGINT,
+    on_child_failure   TEXT,
     total_children     BIGINT  NOT NULL DEFAULT 0,
-    completed_children BIGINT  NOT NULL DEFAULT 0,
+    pending_children   BIGINT  NOT NULL DEFAULT 0,
     worker_id          TEXT,
     attempt            BIGINT  NOT NULL DEFAULT 0,
     suspend_reason     TEXT,
@@ -45,7 +48,10 @@ CREATE TABLE fib_flow_tasks (
         (status <> 'running' OR (worker_id IS NOT NULL AND started_at IS NOT NULL)),
     CONSTRAINT timeout_positive CHECK (timeout_ms > 0),
     CONSTRAINT max_attempts_positive CHECK (max_attempts >= 1),
-    CONSTRAINT counts_non_negative CHECK (retry_count >= 0 AND retry_interval_ms >= 0 AND attempt >= 0)
+    CONSTRAINT counts_non_negative CHECK (retry_count >= 0 AND retry_interval_ms >= 0 AND attempt >= 0
+        AND total_children >= 0 AND pending_children >= 0),
+    CONSTRAINT child_failure_valid CHECK (on_child_failure IN ('fail_parent', 'resume')),
+    CONSTRAINT child_has_parent_stage CHECK (parent_id IS NULL OR parent_stage IS NOT NULL)
 );
 
 -- The claim: per name, due rows in priority / due time / id order. The
@@ -58,14 +64,15 @@ CREATE INDEX idx_fib_flow_tasks_running ON fib_flow_tasks (worker_id, last_activ
 CREATE INDEX idx_fib_flow_tasks_stats ON fib_flow_tasks (tag, name, status);
 CREATE INDEX idx_fib_flow_tasks_status ON fib_flow_tasks (status, name);
 CREATE INDEX idx_fib_flow_tasks_created ON fib_flow_tasks (created_at, id);
-CREATE INDEX idx_fib_flow_tasks_parent ON fib_flow_tasks (parent_id) WHERE parent_id IS NOT NULL;
+-- Children of a task, per stage (child results, cascading cancels).
+CREATE INDEX idx_fib_flow_tasks_parent ON fib_flow_tasks (parent_id, parent_stage, id) WHERE parent_id IS NOT NULL;
 CREATE INDEX idx_fib_flow_tasks_root ON fib_flow_tasks (root_id, created_at) WHERE root_id IS NOT NULL;
 
 -- Every column but the context blob: what listing queries read.
 CREATE VIEW fib_flow_task_records AS
 SELECT id, name, kind, status, priority, payload, tag, result, error, stage, timeout_ms,
        retry_count, max_attempts, retry_interval_ms, cron_expr, root_id, parent_id,
-       worker_id, attempt, suspend_reason, created_at, next_run_at, started_at,
+       parent_stage, total_children, pending_children, worker_id, attempt, suspend_reason, created_at, next_run_at, started_at,
        last_active_at, finished_at
 FROM fib_flow_tasks;
 

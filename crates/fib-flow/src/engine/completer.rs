@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::workflow::{self, Effects, Write};
 use super::Shared;
 use crate::error::{Error, Result};
-use crate::store::TaskSetStatusParams;
 
 /// Most outcomes written in one call.
 const MAX_BATCH: usize = 256;
@@ -27,7 +27,7 @@ const WRITE_RETRY_DELAYS: [Duration; 4] = [
 
 /// One outcome waiting to be written, and who to tell.
 pub(crate) struct Pending {
-    change: TaskSetStatusParams,
+    write: Write,
     done: oneshot::Sender<Result<bool>>,
 }
 
@@ -43,9 +43,9 @@ pub(crate) fn queue() -> (Queue, Inbox) {
 
 /// Writes one outcome through the completer; returns whether it applied
 /// (false: the attempt had lost its task).
-pub(crate) async fn write(shared: &Shared, change: TaskSetStatusParams) -> Result<bool> {
+pub(crate) async fn write(shared: &Shared, write: Write) -> Result<bool> {
     let (done, result) = oneshot::channel();
-    if shared.completer.send(Pending { change, done }).is_err() {
+    if shared.completer.send(Pending { write, done }).is_err() {
         return Err(Error::Lifecycle {
             state: "stopped",
             reason: "the completer has stopped; the outcome was not written".into(),
@@ -93,34 +93,46 @@ fn take_batch(inbox: &mut Inbox, first: Option<Pending>) -> Option<Vec<Pending>>
 }
 
 async fn write_batch(shared: &Shared, batch: Vec<Pending>) {
-    let (changes, waiting): (Vec<_>, Vec<_>) =
-        batch.into_iter().map(|p| (p.change, p.done)).unzip();
-    tracing::trace!(outcomes = changes.len(), "writing a batch of outcomes");
-    match write_with_retries(shared, &changes).await {
-        Ok(applied) => {
+    let (writes, waiting): (Vec<_>, Vec<_>) = batch.into_iter().map(|p| (p.write, p.done)).unzip();
+    tracing::trace!(outcomes = writes.len(), "writing a batch of outcomes");
+    match write_with_retries(shared, &writes).await {
+        Ok((applied, effects)) => {
+            shared.after_commit(effects);
             for (done, applied) in waiting.into_iter().zip(applied) {
                 let _ = done.send(Ok(applied));
             }
         }
+        // Not a database error (a corrupt row, say): write the outcomes one
+        // by one so that one bad outcome does not sink the others.
+        Err(error) if writes.len() > 1 => {
+            tracing::warn!(%error, "a batch of outcomes failed; writing them one by one");
+            for (write, done) in writes.into_iter().zip(waiting) {
+                let result = write_with_retries(shared, std::slice::from_ref(&write)).await;
+                let _ = done.send(result.map(|(applied, effects)| {
+                    shared.after_commit(effects);
+                    applied.first().copied().unwrap_or(false)
+                }));
+            }
+        }
         Err(error) => {
-            let text = error.to_string();
             for done in waiting {
                 let _ = done.send(Err(Error::Lifecycle {
                     state: "running",
-                    reason: format!("recording the outcome failed: {text}"),
+                    reason: format!("recording the outcome failed: {error}"),
                 }));
             }
         }
     }
 }
 
-/// Writes a batch, trying again on database errors (a busy or briefly
-/// unreachable database must not strand finished attempts).
-async fn write_with_retries(shared: &Shared, changes: &[TaskSetStatusParams]) -> Result<Vec<bool>> {
+/// Writes a batch in one transaction, trying again on database errors (a
+/// busy or briefly unreachable database, a deadlock victim) so that
+/// finished attempts are not stranded.
+async fn write_with_retries(shared: &Shared, writes: &[Write]) -> Result<(Vec<bool>, Effects)> {
     let mut delays = WRITE_RETRY_DELAYS.iter();
     loop {
-        match shared.store.task_set_status_many(changes).await {
-            Ok(applied) => return Ok(applied),
+        match workflow::apply_all(shared.store.as_ref(), writes).await {
+            Ok(done) => return Ok(done),
             Err(Error::Database(error)) => match delays.next() {
                 Some(delay) => {
                     tracing::warn!(%error, ?delay, "recording outcomes failed; trying again");

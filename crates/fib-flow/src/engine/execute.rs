@@ -1,34 +1,21 @@
 //! Runs one claimed attempt: the handler under its timeout and cancellation
-//! signal, then one fenced write of the outcome.
+//! signal, then one fenced write of the outcome (through the completer).
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::outcome::{self, Attempt, Outcome, RetryInfo};
 use super::{completer, Shared};
 use crate::error::{BoxError, Error, Result};
-use crate::state::{plan_failure, FailureKind, TaskKind};
-use crate::store::{Fence, TaskLease, TaskRow, TaskSetStatusParams};
-use crate::task::{Step, Task, TaskRecord};
-
-/// How an attempt ended, before it is written.
-#[derive(Debug)]
-pub(crate) enum Outcome {
-    /// The handler returned a step.
-    Step(Step),
-    /// The attempt failed (error, panic, bad row) or timed out.
-    Failed { kind: FailureKind, error: String },
-    /// The task goes back to `pending` (the manager is stopping, or the
-    /// handler was unregistered before the attempt began).
-    Released,
-    /// The attempt lost its task; there is nothing to write.
-    Lost,
-}
+use crate::state::FailureKind;
+use crate::step::ChildResult;
+use crate::store::{Fence, TaskLease, TaskListChildrenParams, TaskRow};
+use crate::task::{Task, TaskRecord};
 
 pub(crate) async fn run(shared: Arc<Shared>, row: TaskRow, cancel: CancellationToken) {
     let id = row.id;
@@ -43,14 +30,21 @@ pub(crate) async fn run(shared: Arc<Shared>, row: TaskRow, cancel: CancellationT
             attempt: row.attempt,
         };
         let retry = RetryInfo::of(&row);
-        let outcome = match TaskRecord::try_from(row) {
-            Ok(record) => attempt(&shared, record, lease, &cancel).await,
+        let record = TaskRecord::try_from(row);
+        let outcome = match &record {
+            Ok(record) => attempt(&shared, record.clone(), lease, &cancel).await,
             Err(error) => Outcome::Failed {
                 kind: FailureKind::Error,
                 error: format!("the stored task could not be read: {error}"),
             },
         };
-        if let Err(error) = write_outcome(&shared, id, fence, retry, outcome).await {
+        let attempt = Attempt {
+            id,
+            fence,
+            retry,
+            record: record.as_ref().ok(),
+        };
+        if let Err(error) = record_outcome(&shared, &attempt, outcome).await {
             // The row stays running; its lease lapses and the sweeper
             // schedules the retry.
             tracing::error!(%error, "could not record the outcome of the attempt");
@@ -69,28 +63,6 @@ pub(crate) async fn run(shared: Arc<Shared>, row: TaskRow, cancel: CancellationT
     }
 }
 
-/// What deciding a retry needs, taken from the row before it is consumed.
-#[derive(Debug, Clone, Copy)]
-struct RetryInfo {
-    kind: Option<TaskKind>,
-    retry_count: u32,
-    max_attempts: u32,
-    retry_interval: Duration,
-}
-
-impl RetryInfo {
-    fn of(row: &TaskRow) -> Self {
-        RetryInfo {
-            kind: row.kind.parse().ok(),
-            retry_count: u32::try_from(row.retry_count).unwrap_or(0),
-            max_attempts: u32::try_from(row.max_attempts).unwrap_or(1),
-            retry_interval: Duration::from_millis(
-                u64::try_from(row.retry_interval_ms).unwrap_or(0),
-            ),
-        }
-    }
-}
-
 async fn attempt(
     shared: &Shared,
     record: TaskRecord,
@@ -103,7 +75,16 @@ async fn attempt(
         return Outcome::Released;
     };
     let timeout = record.timeout;
-    let task = Task::new(record, cancel.clone());
+    let (context, child_results) = match workflow_state(shared, &record).await {
+        Ok(state) => state,
+        Err(error) => {
+            return Outcome::Failed {
+                kind: FailureKind::Error,
+                error: format!("the task's context and child results could not be read: {error}"),
+            }
+        }
+    };
+    let task = Task::new(record, context, child_results, cancel.clone());
     let future = match std::panic::catch_unwind(AssertUnwindSafe(|| registration.handler.run(task)))
     {
         Ok(future) => AssertUnwindSafe(future).catch_unwind(),
@@ -129,6 +110,31 @@ async fn attempt(
         }
         other => other,
     }
+}
+
+/// What a later stage sees: its context and the outcomes of the children of
+/// the stage before (nothing at stage 0).
+async fn workflow_state(
+    shared: &Shared,
+    record: &TaskRecord,
+) -> Result<(Option<Vec<u8>>, Vec<ChildResult>)> {
+    if record.stage == 0 {
+        return Ok((None, Vec::new()));
+    }
+    let id = record.id.get();
+    let context = shared.store.task_context(id).await?;
+    let params = TaskListChildrenParams {
+        parent_id: id,
+        parent_stage: record.stage - 1,
+    };
+    let children = shared
+        .store
+        .task_list_children(&params)
+        .await?
+        .into_iter()
+        .map(ChildResult::try_from)
+        .collect::<Result<Vec<_>>>()?;
+    Ok((context, children))
 }
 
 fn handler_error(error: BoxError) -> Outcome {
@@ -166,66 +172,18 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-async fn write_outcome(
-    shared: &Shared,
-    id: i64,
-    fence: Fence,
-    retry: RetryInfo,
-    outcome: Outcome,
-) -> Result<()> {
-    let change = match outcome {
-        Outcome::Lost => {
-            tracing::info!("attempt lost its task; nothing written");
-            return Ok(());
-        }
-        Outcome::Released => TaskSetStatusParams::released(id, fence),
-        Outcome::Step(Step::Done(value)) => match retry.kind {
-            Some(TaskKind::Async) => {
-                let text =
-                    serde_json::to_string(&value).map_err(|source| Error::Serialization {
-                        field: "result",
-                        source,
-                    })?;
-                TaskSetStatusParams::completed(id, fence, text)
-            }
-            kind => failure(
-                id,
-                fence,
-                retry,
-                FailureKind::Error,
-                format!("tasks of kind {kind:?} cannot be completed by this build"),
-            ),
-        },
-        Outcome::Failed { kind, error } => {
-            tracing::info!(%error, ?kind, "attempt failed");
-            failure(id, fence, retry, kind, error)
-        }
+async fn record_outcome(shared: &Shared, attempt: &Attempt<'_>, outcome: Outcome) -> Result<()> {
+    let Some(write) = outcome::to_write(shared, attempt, outcome) else {
+        tracing::info!("attempt lost its task; nothing written");
+        return Ok(());
     };
-    let to = change.to();
-    let applied = completer::write(shared, change).await?;
-    if applied {
+    let to = write.change.to();
+    if completer::write(shared, write).await? {
         tracing::debug!(status = %to, "attempt recorded");
     } else {
         tracing::warn!(status = %to, "the attempt no longer owns its task; its write was rejected");
     }
     Ok(())
-}
-
-fn failure(
-    id: i64,
-    fence: Fence,
-    retry: RetryInfo,
-    kind: FailureKind,
-    error: String,
-) -> TaskSetStatusParams {
-    let plan = plan_failure(
-        retry.kind.unwrap_or(TaskKind::Async),
-        kind,
-        retry.retry_count,
-        retry.max_attempts,
-        retry.retry_interval,
-    );
-    TaskSetStatusParams::failed(id, fence, &plan, error)
 }
 
 #[cfg(test)]
@@ -246,7 +204,7 @@ mod tests {
     fn a_timeout_error_from_check_timeout_counts_as_a_timeout() {
         let error: BoxError = Box::new(Error::Timeout {
             id: crate::task::TaskId(1),
-            timeout: Duration::from_secs(1),
+            timeout: std::time::Duration::from_secs(1),
         });
         assert!(matches!(
             handler_error(error),

@@ -22,7 +22,9 @@ pub(crate) mod claim;
 pub(crate) mod completer;
 pub(crate) mod execute;
 pub(crate) mod heartbeat;
+pub(crate) mod outcome;
 pub(crate) mod sweeper;
+pub(crate) mod workflow;
 
 /// An attempt executing in this process.
 #[derive(Debug)]
@@ -158,6 +160,20 @@ impl Shared {
             running.cancel_attempt(lease, true);
         }
         leases.len()
+    }
+
+    /// What follows a committed transaction: wake the claim loop, stop
+    /// attempts of tasks that were cancelled.
+    pub(crate) fn after_commit(&self, effects: workflow::Effects) {
+        if !effects.cancelled.is_empty() {
+            let mut running = self.running();
+            for id in effects.cancelled {
+                running.cancel_task(id);
+            }
+        }
+        if effects.wake {
+            self.wake.notify_one();
+        }
     }
 
     pub(crate) fn running_count(&self) -> usize {

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::workflow::{self, Write};
 use super::Shared;
 use crate::error::Result;
 use crate::state::{plan_failure, FailureKind, TaskKind};
@@ -40,8 +41,12 @@ pub(crate) async fn run_once(shared: &Shared) -> Result<usize> {
     if expired.is_empty() {
         return Ok(0);
     }
-    let changes: Vec<TaskSetStatusParams> = expired.iter().map(expiry_change).collect();
-    let applied = shared.store.task_set_status_many(&changes).await?;
+    let writes: Vec<Write> = expired
+        .iter()
+        .map(|task| expiry_change(task).into())
+        .collect();
+    let (applied, effects) = workflow::apply_all(shared.store.as_ref(), &writes).await?;
+    shared.after_commit(effects);
     let mut running = shared.running();
     let mut count = 0;
     for (task, applied) in expired.iter().zip(applied) {

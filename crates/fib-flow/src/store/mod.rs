@@ -53,6 +53,12 @@ pub trait Store: Send + Sync + 'static {
     /// The backend's capabilities.
     fn caps(&self) -> StoreCaps;
 
+    /// Starts a write transaction. Status changes and everything that must
+    /// happen with them (child inserts, a parent counting its finished
+    /// children) go through one. Dropping it without
+    /// [`StoreTx::commit`] rolls it back.
+    async fn begin(&self) -> Result<Box<dyn StoreTx>>;
+
     /// Closes the connections; later calls fail.
     async fn close(&self);
 
@@ -98,13 +104,51 @@ pub trait Store: Send + Sync + 'static {
     /// Running tasks past their total timeout or their heartbeat timeout.
     async fn task_list_expired(&self, params: &TaskListExpiredParams) -> Result<Vec<ExpiredTask>>;
 
-    /// Applies status changes in one transaction, each guarded by its
-    /// allowed source statuses and (when given) its fence. Returns, per
-    /// change, whether it was applied.
-    async fn task_set_status_many(&self, params: &[TaskSetStatusParams]) -> Result<Vec<bool>>;
+    /// The context blob of a task (none when unset or the task is gone).
+    async fn task_context(&self, id: i64) -> Result<Option<Vec<u8>>>;
+
+    /// The children a parent created at one stage, in id order.
+    async fn task_list_children(&self, params: &TaskListChildrenParams) -> Result<Vec<ChildRow>>;
 
     /// Task counts grouped by tag, name and status.
     async fn task_stats(&self, params: &TaskStatsParams) -> Result<Vec<TaskStatsRow>>;
+}
+
+/// The writes of one transaction (see [`Store::begin`]). Same rules as
+/// [`Store`]: one SQL file per method, no decisions. Rows a method changes
+/// stay locked until the transaction ends.
+#[async_trait]
+pub trait StoreTx: Send {
+    /// Commits every write of the transaction.
+    async fn commit(self: Box<Self>) -> Result<()>;
+
+    /// Counts one finished child on a parent still waiting at
+    /// `parent_stage` (decrements `pending_children`); returns the parent
+    /// afterwards, or `None` when it is not waiting at that stage (it
+    /// failed, was cancelled, or moved on), in which case nothing changed.
+    async fn task_child_finished(
+        &mut self,
+        params: &TaskChildFinishedParams,
+    ) -> Result<Option<WaitingParent>>;
+
+    /// Inserts one task (a child, inside its parent's transaction).
+    async fn task_insert(&mut self, params: &TaskInsertParams) -> Result<i64>;
+
+    /// The ids of a task's children whose status is in `from`, locked, in
+    /// id order.
+    async fn task_list_unfinished_children(
+        &mut self,
+        params: &TaskCancelChildrenParams,
+    ) -> Result<Vec<i64>>;
+
+    /// Records on a child that its parent has been told of its outcome.
+    /// True only the first time: the guard that makes propagation happen
+    /// exactly once.
+    async fn task_mark_parent_notified(&mut self, id: i64) -> Result<bool>;
+
+    /// One status change, guarded by its allowed source statuses and (when
+    /// given) its fence; returns the task when it applied.
+    async fn task_set_status(&mut self, params: &TaskSetStatusParams) -> Result<Option<TaskRef>>;
 }
 
 /// Opens the backend named by the URL scheme.

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::config::millis;
-use crate::state::{FailurePlan, TaskKind, TaskStatus, Transition};
+use crate::state::{ChildFailure, FailurePlan, TaskKind, TaskStatus, Transition};
 use crate::task::TaskFilter;
 
 /// When a row next becomes due, relative to the database clock or absolute.
@@ -56,6 +56,20 @@ pub struct TaskInsertParams {
     pub next_run: NextRun,
     /// Cron expression of a cron task.
     pub cron_expr: Option<String>,
+    /// The workflow this child belongs to: root, parent, and the parent's
+    /// stage. `None` for a top-level task.
+    pub parent: Option<ParentLink>,
+}
+
+/// Where a child sits in its workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParentLink {
+    /// The workflow's top-level task.
+    pub root_id: i64,
+    /// The direct parent.
+    pub parent_id: i64,
+    /// The parent's stage when the child was created.
+    pub parent_stage: i64,
 }
 
 /// One name a worker can claim, with how many of it may be claimed now.
@@ -130,7 +144,28 @@ pub struct TaskSetStatusParams {
     pub retry_count: Option<i64>,
     /// Whether `worker_id` is cleared (the task is given back).
     pub release_owner: bool,
+    /// New context blob when `Some`.
+    pub context: Option<Vec<u8>>,
+    /// New `suspend_reason` when `Some` (`Some(None)` clears it).
+    pub suspend_reason: Option<Option<String>>,
+    /// The task starts waiting for this many new children.
+    pub children: Option<ChildrenUpdate>,
+    /// Apply only while the task waits for no children (an explicit
+    /// suspension, not a parent waiting on its stage).
+    pub require_no_children: bool,
 }
+
+/// A parent starting to wait for a new stage of children.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChildrenUpdate {
+    /// How many children it waits for.
+    pub count: i64,
+    /// What a child's permanent failure does to it.
+    pub on_failure: ChildFailure,
+}
+
+/// The suspend reason of a parent waiting for its children.
+pub const AWAITING_CHILDREN: &str = "awaiting_children";
 
 impl TaskSetStatusParams {
     fn base(id: i64, transition: Transition, fence: Option<Fence>) -> Self {
@@ -143,7 +178,17 @@ impl TaskSetStatusParams {
             next_run: NextRun::Keep,
             retry_count: None,
             release_owner: false,
+            context: None,
+            // Leaving `suspended` clears the reason; entering it sets one.
+            suspend_reason: (transition.allowed_from() == [TaskStatus::Suspended]).then_some(None),
+            children: None,
+            require_no_children: false,
         }
+    }
+
+    /// Whether the task moves to its next stage.
+    pub fn advances_stage(&self) -> bool {
+        self.transition.advances_stage()
     }
 
     /// The status the row gets.
@@ -207,6 +252,114 @@ impl TaskSetStatusParams {
             ..Self::base(id, Transition::Resume, None)
         }
     }
+
+    /// The running attempt returned `count` children (> 0): the task waits
+    /// for them, keeping `context` for its next stage.
+    pub fn awaiting_children(
+        id: i64,
+        fence: Fence,
+        update: ChildrenUpdate,
+        context: Option<Vec<u8>>,
+    ) -> Self {
+        TaskSetStatusParams {
+            children: Some(update),
+            context,
+            suspend_reason: Some(Some(AWAITING_CHILDREN.to_owned())),
+            ..Self::base(id, Transition::AwaitChildren, Some(fence))
+        }
+    }
+
+    /// The running attempt returned no children: on to the next stage at
+    /// once, with a fresh retry budget.
+    pub fn advanced(id: i64, fence: Fence, context: Option<Vec<u8>>) -> Self {
+        TaskSetStatusParams {
+            context,
+            next_run: NextRun::AfterMs(0),
+            retry_count: Some(0),
+            ..Self::base(id, Transition::AdvanceStage, Some(fence))
+        }
+    }
+
+    /// The running attempt suspended the task for a person.
+    pub fn suspended(id: i64, fence: Fence, reason: String, context: Option<Vec<u8>>) -> Self {
+        TaskSetStatusParams {
+            context,
+            suspend_reason: Some(Some(reason)),
+            ..Self::base(id, Transition::Suspend, Some(fence))
+        }
+    }
+
+    /// The parent's last child of the stage finished: next stage, due at
+    /// once, with a fresh retry budget.
+    pub fn children_done(id: i64) -> Self {
+        TaskSetStatusParams {
+            next_run: NextRun::AfterMs(0),
+            retry_count: Some(0),
+            ..Self::base(id, Transition::ChildrenDone, None)
+        }
+    }
+
+    /// A child failed for good and takes its parent with it
+    /// ([`Transition::ChildFailed`] or [`Transition::ChildFailedCron`]).
+    pub fn failed_by_child(id: i64, transition: Transition, error: String) -> Self {
+        TaskSetStatusParams {
+            error: ErrorUpdate::Set(error),
+            ..Self::base(id, transition, None)
+        }
+    }
+
+    /// An operator resumes an explicitly suspended task: next stage, due at
+    /// once, with a fresh retry budget. Refused for a parent waiting for
+    /// its children.
+    pub fn resumed_suspended(id: i64) -> Self {
+        TaskSetStatusParams {
+            next_run: NextRun::AfterMs(0),
+            retry_count: Some(0),
+            require_no_children: true,
+            ..Self::base(id, Transition::ResumeSuspended, None)
+        }
+    }
+
+    /// An operator cancels an unfinished task, or its ancestor failed.
+    pub fn cancelled(id: i64, reason: String) -> Self {
+        TaskSetStatusParams {
+            error: ErrorUpdate::Set(reason),
+            suspend_reason: Some(None),
+            ..Self::base(id, Transition::Cancel, None)
+        }
+    }
+}
+
+/// Params of [`StoreTx::task_child_finished`](super::StoreTx::task_child_finished).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskChildFinishedParams {
+    /// The parent.
+    pub parent_id: i64,
+    /// The stage the child belongs to: only a parent still waiting at that
+    /// stage counts it.
+    pub parent_stage: i64,
+}
+
+/// Params of [`StoreTx::task_list_unfinished_children`](super::StoreTx::task_list_unfinished_children).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskCancelChildrenParams {
+    /// Whose unfinished children are cancelled.
+    pub parent_id: i64,
+    /// The error they get.
+    pub error: String,
+    /// Statuses a child may be cancelled from ([`Transition::Cancel`]).
+    pub from: Vec<TaskStatus>,
+}
+
+impl TaskCancelChildrenParams {
+    /// Cancel the unfinished children of `parent_id` with `error`.
+    pub fn new(parent_id: i64, error: String) -> Self {
+        TaskCancelChildrenParams {
+            parent_id,
+            error,
+            from: Transition::Cancel.allowed_from().to_vec(),
+        }
+    }
 }
 
 /// Params of [`Store::task_heartbeat`](super::Store::task_heartbeat).
@@ -247,6 +400,15 @@ pub struct TaskListParams {
     pub filter: TaskFilter,
     /// Most rows (none: all).
     pub limit: Option<i64>,
+}
+
+/// Params of [`Store::task_list_children`](super::Store::task_list_children).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskListChildrenParams {
+    /// The parent.
+    pub parent_id: i64,
+    /// The stage whose children are listed.
+    pub parent_stage: i64,
 }
 
 /// Params of [`Store::task_stats`](super::Store::task_stats).

@@ -7,6 +7,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
+use crate::state::TaskStatus;
+use crate::step::ChildResult;
 use crate::task::{TaskId, TaskRecord, TaskStats};
 
 /// A task row as read (every column but the context blob).
@@ -46,6 +48,12 @@ pub struct TaskRow {
     pub root_id: Option<i64>,
     /// `parent_id`
     pub parent_id: Option<i64>,
+    /// `parent_stage`
+    pub parent_stage: Option<i64>,
+    /// `total_children`
+    pub total_children: i64,
+    /// `pending_children`
+    pub pending_children: i64,
     /// `worker_id`
     pub worker_id: Option<String>,
     /// `attempt`
@@ -84,6 +92,9 @@ impl TryFrom<TaskRow> for TaskRecord {
             )?),
             root_id: row.root_id.map(TaskId),
             parent_id: row.parent_id.map(TaskId),
+            parent_stage: row.parent_stage,
+            total_children: row.total_children,
+            pending_children: row.pending_children,
             created_at: time_column("created_at", row.created_at)?,
             next_run_at: time_column("next_run_at", row.next_run_at)?,
             started_at: row
@@ -106,6 +117,77 @@ impl TryFrom<TaskRow> for TaskRecord {
             worker_id: row.worker_id,
             attempt: row.attempt,
             suspend_reason: row.suspend_reason,
+        })
+    }
+}
+
+/// The task a status change applied to, with what propagating it up its
+/// workflow needs.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TaskRef {
+    /// `id`
+    pub id: i64,
+    /// `name`
+    pub name: String,
+    /// `kind`
+    pub kind: String,
+    /// `status` (after the change)
+    pub status: String,
+    /// `parent_id`
+    pub parent_id: Option<i64>,
+    /// `parent_stage`
+    pub parent_stage: Option<i64>,
+    /// `error`
+    pub error: Option<String>,
+}
+
+/// A parent that counted one more finished child of its stage.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct WaitingParent {
+    /// `id`
+    pub id: i64,
+    /// `kind`
+    pub kind: String,
+    /// `pending_children` after the count
+    pub pending_children: i64,
+    /// `on_child_failure`
+    pub on_child_failure: Option<String>,
+}
+
+/// One child of a stage, as its parent's next stage reads it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ChildRow {
+    /// `id`
+    pub id: i64,
+    /// `name`
+    pub name: String,
+    /// `status`
+    pub status: String,
+    /// `result` (JSON text)
+    pub result: Option<String>,
+    /// `error`
+    pub error: Option<String>,
+}
+
+impl TryFrom<ChildRow> for ChildResult {
+    type Error = Error;
+
+    fn try_from(row: ChildRow) -> Result<Self> {
+        let status: TaskStatus = parse_column("status", &row.status)?;
+        let completed = status == TaskStatus::Completed;
+        Ok(ChildResult {
+            task_id: TaskId(row.id),
+            name: row.name,
+            status,
+            // A completed child has a result and no error; a failed one the
+            // reverse (an error kept from an earlier failed attempt of a
+            // child that completed is not its outcome).
+            result: if completed {
+                json_column("result", row.result)?
+            } else {
+                None
+            },
+            error: if completed { None } else { row.error },
         })
     }
 }
@@ -209,7 +291,7 @@ pub(crate) fn time_column(column: &'static str, ms: i64) -> Result<DateTime<Utc>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{TaskKind, TaskStatus};
+    use crate::state::TaskKind;
 
     fn row() -> TaskRow {
         TaskRow {
@@ -230,6 +312,9 @@ mod tests {
             cron_expr: None,
             root_id: None,
             parent_id: None,
+            parent_stage: None,
+            total_children: 0,
+            pending_children: 0,
             worker_id: None,
             attempt: 0,
             suspend_reason: None,

@@ -9,7 +9,7 @@ use tracing::Instrument;
 
 use super::params::*;
 use super::row::*;
-use super::{Store, StoreCaps};
+use super::{Store, StoreCaps, StoreTx};
 use crate::error::Result;
 
 /// Wraps a backend so every call runs in a `store` span naming the
@@ -30,19 +30,36 @@ impl Traced {
         op: &'static str,
         call: impl std::future::Future<Output = Result<T>>,
     ) -> Result<T> {
-        let span = tracing::debug_span!("store", op, backend = self.backend);
-        let result = call.instrument(span.clone()).await;
-        if let Err(error) = &result {
-            span.in_scope(|| tracing::debug!(%error, "store call failed"));
-        }
-        result
+        traced(op, self.backend, call).await
     }
+}
+
+/// Runs one store call in its span; failures are logged at debug level.
+async fn traced<T>(
+    op: &'static str,
+    backend: &'static str,
+    call: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let span = tracing::debug_span!("store", op, backend);
+    let result = call.instrument(span.clone()).await;
+    if let Err(error) = &result {
+        span.in_scope(|| tracing::debug!(%error, "store call failed"));
+    }
+    result
 }
 
 #[async_trait]
 impl Store for Traced {
     fn caps(&self) -> StoreCaps {
         self.inner.caps()
+    }
+
+    async fn begin(&self) -> Result<Box<dyn StoreTx>> {
+        let inner = self.run("begin", self.inner.begin()).await?;
+        Ok(Box::new(TracedTx {
+            inner,
+            backend: self.backend,
+        }))
     }
 
     async fn close(&self) {
@@ -99,15 +116,81 @@ impl Store for Traced {
             .await
     }
 
-    async fn task_set_status_many(&self, params: &[TaskSetStatusParams]) -> Result<Vec<bool>> {
-        self.run(
-            "task_set_status_many",
-            self.inner.task_set_status_many(params),
-        )
-        .await
+    async fn task_context(&self, id: i64) -> Result<Option<Vec<u8>>> {
+        self.run("task_context", self.inner.task_context(id)).await
+    }
+
+    async fn task_list_children(&self, params: &TaskListChildrenParams) -> Result<Vec<ChildRow>> {
+        self.run("task_list_children", self.inner.task_list_children(params))
+            .await
     }
 
     async fn task_stats(&self, params: &TaskStatsParams) -> Result<Vec<TaskStatsRow>> {
         self.run("task_stats", self.inner.task_stats(params)).await
+    }
+}
+
+/// A transaction whose calls run in `store` spans too.
+struct TracedTx {
+    inner: Box<dyn StoreTx>,
+    backend: &'static str,
+}
+
+#[async_trait]
+impl StoreTx for TracedTx {
+    async fn commit(self: Box<Self>) -> Result<()> {
+        let backend = self.backend;
+        traced("commit", backend, self.inner.commit()).await
+    }
+
+    async fn task_child_finished(
+        &mut self,
+        params: &TaskChildFinishedParams,
+    ) -> Result<Option<WaitingParent>> {
+        let backend = self.backend;
+        traced(
+            "task_child_finished",
+            backend,
+            self.inner.task_child_finished(params),
+        )
+        .await
+    }
+
+    async fn task_insert(&mut self, params: &TaskInsertParams) -> Result<i64> {
+        let backend = self.backend;
+        traced("task_insert", backend, self.inner.task_insert(params)).await
+    }
+
+    async fn task_list_unfinished_children(
+        &mut self,
+        params: &TaskCancelChildrenParams,
+    ) -> Result<Vec<i64>> {
+        let backend = self.backend;
+        traced(
+            "task_list_unfinished_children",
+            backend,
+            self.inner.task_list_unfinished_children(params),
+        )
+        .await
+    }
+
+    async fn task_mark_parent_notified(&mut self, id: i64) -> Result<bool> {
+        let backend = self.backend;
+        traced(
+            "task_mark_parent_notified",
+            backend,
+            self.inner.task_mark_parent_notified(id),
+        )
+        .await
+    }
+
+    async fn task_set_status(&mut self, params: &TaskSetStatusParams) -> Result<Option<TaskRef>> {
+        let backend = self.backend;
+        traced(
+            "task_set_status",
+            backend,
+            self.inner.task_set_status(params),
+        )
+        .await
     }
 }

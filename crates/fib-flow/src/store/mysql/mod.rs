@@ -15,17 +15,18 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
-use sqlx::{Connection, Executor, MySqlConnection};
+use sqlx::mysql::{MySqlArguments, MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use sqlx::{Connection, Executor, MySql, MySqlConnection, Transaction};
 use tokio::sync::Notify;
 
 use super::migrate::{self, MYSQL as MIGRATIONS};
 use super::params::*;
 use super::row::*;
-use super::{redact, Store, StoreCaps};
+use super::{redact, Store, StoreCaps, StoreTx};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::state::TaskStatus;
+use crate::task::TaskId;
 
 const MAX_CONNECTIONS: u32 = 10;
 
@@ -183,6 +184,8 @@ impl MySqlStore {
     async fn try_task_delete_many(&self, params: &TaskListParams) -> Result<u64> {
         let filter = &params.filter;
         let status = filter.status.map(TaskStatus::as_str);
+        let parent = filter.parent_id.map(TaskId::get);
+        let workflow = filter.workflow.map(TaskId::get);
         let done = sqlx::query(include_str!("queries/task_delete_many.sql"))
             .bind(filter.tag.as_deref())
             .bind(filter.tag.as_deref())
@@ -190,6 +193,13 @@ impl MySqlStore {
             .bind(status)
             .bind(filter.name.as_deref())
             .bind(filter.name.as_deref())
+            .bind(parent)
+            .bind(parent)
+            .bind(workflow)
+            .bind(workflow)
+            .bind(workflow)
+            .bind(filter.suspend_reason.as_deref())
+            .bind(filter.suspend_reason.as_deref())
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
@@ -216,69 +226,19 @@ impl MySqlStore {
     }
 
     async fn try_task_insert(&self, params: &TaskInsertParams) -> Result<i64> {
-        let (_, at, delay) = params.next_run.as_args();
-        let done = sqlx::query(include_str!("queries/task_insert.sql"))
-            .bind(&params.name)
-            .bind(params.kind.as_str())
-            .bind(TaskStatus::Pending.as_str())
-            .bind(i64::from(params.priority))
-            .bind(params.payload.as_deref())
-            .bind(params.tag.as_deref())
-            .bind(params.timeout_ms)
-            .bind(params.max_attempts)
-            .bind(params.retry_interval_ms)
-            .bind(params.cron_expr.as_deref())
-            .bind(at)
-            .bind(delay)
-            .execute(&self.pool)
-            .await?;
-        i64::try_from(done.last_insert_id()).map_err(|_| Error::Corrupt {
-            column: "id",
-            reason: "the new id does not fit in i64".into(),
-        })
-    }
-
-    async fn try_task_set_status_many(&self, params: &[TaskSetStatusParams]) -> Result<Vec<bool>> {
-        if params.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut tx = self.pool.begin().await?;
-        let mut applied = Vec::with_capacity(params.len());
-        for change in params {
-            let (set_error, error) = match &change.error {
-                ErrorUpdate::Keep => (false, None),
-                ErrorUpdate::Set(text) => (true, Some(text.as_str())),
-            };
-            let (set_next, at, delay) = change.next_run.as_args();
-            let fence_worker = change.fence.as_ref().map(|f| f.worker_id.as_str());
-            let done = sqlx::query(include_str!("queries/task_set_status.sql"))
-                .bind(change.to().as_str())
-                .bind(change.finishes())
-                .bind(change.result.is_some())
-                .bind(change.result.as_deref())
-                .bind(set_error)
-                .bind(error)
-                .bind(set_next)
-                .bind(at)
-                .bind(delay)
-                .bind(change.retry_count)
-                .bind(change.release_owner)
-                .bind(change.id)
-                .bind(status_list(change.from()))
-                .bind(fence_worker)
-                .bind(fence_worker)
-                .bind(change.fence.as_ref().map(|f| f.attempt))
-                .execute(&mut *tx)
-                .await?;
-            applied.push(done.rows_affected() == 1);
-        }
-        tx.commit().await?;
-        Ok(applied)
+        let done = insert_query(params).execute(&self.pool).await?;
+        inserted_id(done.last_insert_id())
     }
 }
 
 #[async_trait]
 impl Store for MySqlStore {
+    async fn begin(&self) -> Result<Box<dyn StoreTx>> {
+        Ok(Box::new(MySqlTx {
+            tx: self.pool.begin().await?,
+        }))
+    }
+
     fn caps(&self) -> StoreCaps {
         StoreCaps {
             backend: "mysql",
@@ -389,6 +349,8 @@ impl Store for MySqlStore {
     async fn task_list(&self, params: &TaskListParams) -> Result<Vec<TaskRow>> {
         let filter = &params.filter;
         let status = filter.status.map(TaskStatus::as_str);
+        let parent = filter.parent_id.map(TaskId::get);
+        let workflow = filter.workflow.map(TaskId::get);
         Ok(sqlx::query_as(include_str!("queries/task_list.sql"))
             .bind(filter.tag.as_deref())
             .bind(filter.tag.as_deref())
@@ -396,6 +358,13 @@ impl Store for MySqlStore {
             .bind(status)
             .bind(filter.name.as_deref())
             .bind(filter.name.as_deref())
+            .bind(parent)
+            .bind(parent)
+            .bind(workflow)
+            .bind(workflow)
+            .bind(workflow)
+            .bind(filter.suspend_reason.as_deref())
+            .bind(filter.suspend_reason.as_deref())
             .bind(params.limit.unwrap_or(i64::MAX))
             .fetch_all(&self.pool)
             .await?)
@@ -411,8 +380,23 @@ impl Store for MySqlStore {
         )
     }
 
-    async fn task_set_status_many(&self, params: &[TaskSetStatusParams]) -> Result<Vec<bool>> {
-        retry_deadlocks(|| self.try_task_set_status_many(params)).await
+    async fn task_context(&self, id: i64) -> Result<Option<Vec<u8>>> {
+        let context: Option<Option<Vec<u8>>> =
+            sqlx::query_scalar(include_str!("queries/task_context.sql"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(context.flatten())
+    }
+
+    async fn task_list_children(&self, params: &TaskListChildrenParams) -> Result<Vec<ChildRow>> {
+        Ok(
+            sqlx::query_as(include_str!("queries/task_list_children.sql"))
+                .bind(params.parent_id)
+                .bind(params.parent_stage)
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     async fn task_stats(&self, params: &TaskStatsParams) -> Result<Vec<TaskStatsRow>> {
@@ -421,6 +405,141 @@ impl Store for MySqlStore {
             .bind(params.tag.as_deref())
             .fetch_all(&self.pool)
             .await?)
+    }
+}
+
+/// A MySQL transaction (READ COMMITTED, like every session here).
+struct MySqlTx {
+    tx: Transaction<'static, MySql>,
+}
+
+type InsertQuery<'q> = sqlx::query::Query<'q, MySql, MySqlArguments>;
+
+fn insert_query(params: &TaskInsertParams) -> InsertQuery<'_> {
+    let (_, at, delay) = params.next_run.as_args();
+    let parent = params.parent;
+    sqlx::query(include_str!("queries/task_insert.sql"))
+        .bind(&params.name)
+        .bind(params.kind.as_str())
+        .bind(TaskStatus::Pending.as_str())
+        .bind(i64::from(params.priority))
+        .bind(params.payload.as_deref())
+        .bind(params.tag.as_deref())
+        .bind(params.timeout_ms)
+        .bind(params.max_attempts)
+        .bind(params.retry_interval_ms)
+        .bind(params.cron_expr.as_deref())
+        .bind(at)
+        .bind(delay)
+        .bind(parent.map(|p| p.root_id))
+        .bind(parent.map(|p| p.parent_id))
+        .bind(parent.map(|p| p.parent_stage))
+}
+
+fn inserted_id(id: u64) -> Result<i64> {
+    i64::try_from(id).map_err(|_| Error::Corrupt {
+        column: "id",
+        reason: "the new id does not fit in i64".into(),
+    })
+}
+
+#[async_trait]
+impl StoreTx for MySqlTx {
+    async fn commit(self: Box<Self>) -> Result<()> {
+        Ok(self.tx.commit().await?)
+    }
+
+    async fn task_child_finished(
+        &mut self,
+        params: &TaskChildFinishedParams,
+    ) -> Result<Option<WaitingParent>> {
+        let done = sqlx::query(include_str!("queries/task_child_finished_update.sql"))
+            .bind(params.parent_id)
+            .bind(params.parent_stage)
+            .execute(&mut *self.tx)
+            .await?;
+        if done.rows_affected() != 1 {
+            return Ok(None);
+        }
+        Ok(Some(
+            sqlx::query_as(include_str!("queries/task_child_finished_select.sql"))
+                .bind(params.parent_id)
+                .fetch_one(&mut *self.tx)
+                .await?,
+        ))
+    }
+
+    async fn task_insert(&mut self, params: &TaskInsertParams) -> Result<i64> {
+        let done = insert_query(params).execute(&mut *self.tx).await?;
+        inserted_id(done.last_insert_id())
+    }
+
+    async fn task_list_unfinished_children(
+        &mut self,
+        params: &TaskCancelChildrenParams,
+    ) -> Result<Vec<i64>> {
+        Ok(
+            sqlx::query_scalar(include_str!("queries/task_list_unfinished_children.sql"))
+                .bind(params.parent_id)
+                .bind(status_list(&params.from))
+                .fetch_all(&mut *self.tx)
+                .await?,
+        )
+    }
+
+    async fn task_mark_parent_notified(&mut self, id: i64) -> Result<bool> {
+        let done = sqlx::query(include_str!("queries/task_mark_parent_notified.sql"))
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn task_set_status(&mut self, change: &TaskSetStatusParams) -> Result<Option<TaskRef>> {
+        let (set_error, error) = match &change.error {
+            ErrorUpdate::Keep => (false, None),
+            ErrorUpdate::Set(text) => (true, Some(text.as_str())),
+        };
+        let (set_next, at, delay) = change.next_run.as_args();
+        let fence_worker = change.fence.as_ref().map(|f| f.worker_id.as_str());
+        let children = change.children;
+        let done = sqlx::query(include_str!("queries/task_set_status.sql"))
+            .bind(change.to().as_str())
+            .bind(change.finishes())
+            .bind(change.result.is_some())
+            .bind(change.result.as_deref())
+            .bind(set_error)
+            .bind(error)
+            .bind(set_next)
+            .bind(at)
+            .bind(delay)
+            .bind(change.retry_count)
+            .bind(change.release_owner)
+            .bind(change.advances_stage())
+            .bind(change.context.is_some())
+            .bind(change.context.as_deref())
+            .bind(change.suspend_reason.is_some())
+            .bind(change.suspend_reason.clone().flatten())
+            .bind(children.map(|c| c.count))
+            .bind(children.map(|c| c.count))
+            .bind(children.map(|c| c.on_failure.as_str()))
+            .bind(change.id)
+            .bind(status_list(change.from()))
+            .bind(fence_worker)
+            .bind(fence_worker)
+            .bind(change.fence.as_ref().map(|f| f.attempt))
+            .bind(change.require_no_children)
+            .execute(&mut *self.tx)
+            .await?;
+        if done.rows_affected() != 1 {
+            return Ok(None);
+        }
+        Ok(Some(
+            sqlx::query_as(include_str!("queries/task_ref.sql"))
+                .bind(change.id)
+                .fetch_one(&mut *self.tx)
+                .await?,
+        ))
     }
 }
 

@@ -11,18 +11,19 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Connection, Executor, PgConnection};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Connection, Executor, PgConnection, Postgres, Transaction};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::migrate::{self, POSTGRES as MIGRATIONS};
 use super::params::*;
 use super::row::*;
-use super::{redact, Store, StoreCaps};
+use super::{redact, Store, StoreCaps, StoreTx};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::state::TaskStatus;
+use crate::task::TaskId;
 
 mod listen;
 
@@ -82,6 +83,14 @@ fn status_names(statuses: &[TaskStatus]) -> Vec<&'static str> {
 
 #[async_trait]
 impl Store for PgStore {
+    async fn begin(&self) -> Result<Box<dyn StoreTx>> {
+        Ok(Box::new(PgTx {
+            tx: self.pool.begin().await?,
+            channel: self.channel.clone(),
+            wake: false,
+        }))
+    }
+
     fn caps(&self) -> StoreCaps {
         StoreCaps {
             backend: "postgres",
@@ -191,6 +200,9 @@ impl Store for PgStore {
             .bind(filter.tag.as_deref())
             .bind(filter.status.map(TaskStatus::as_str))
             .bind(filter.name.as_deref())
+            .bind(filter.parent_id.map(TaskId::get))
+            .bind(filter.workflow.map(TaskId::get))
+            .bind(filter.suspend_reason.as_deref())
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
@@ -215,22 +227,7 @@ impl Store for PgStore {
     }
 
     async fn task_insert(&self, params: &TaskInsertParams) -> Result<i64> {
-        let (_, at, delay) = params.next_run.as_args();
-        Ok(sqlx::query_scalar(include_str!("queries/task_insert.sql"))
-            .bind(&params.name)
-            .bind(params.kind.as_str())
-            .bind(TaskStatus::Pending.as_str())
-            .bind(i64::from(params.priority))
-            .bind(params.payload.as_deref())
-            .bind(params.tag.as_deref())
-            .bind(params.timeout_ms)
-            .bind(params.max_attempts)
-            .bind(params.retry_interval_ms)
-            .bind(params.cron_expr.as_deref())
-            .bind(at)
-            .bind(delay)
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(insert_query(params).fetch_one(&self.pool).await?)
     }
 
     async fn task_list(&self, params: &TaskListParams) -> Result<Vec<TaskRow>> {
@@ -240,6 +237,9 @@ impl Store for PgStore {
             .bind(filter.status.map(TaskStatus::as_str))
             .bind(filter.name.as_deref())
             .bind(params.limit)
+            .bind(filter.parent_id.map(TaskId::get))
+            .bind(filter.workflow.map(TaskId::get))
+            .bind(filter.suspend_reason.as_deref())
             .fetch_all(&self.pool)
             .await?)
     }
@@ -254,51 +254,23 @@ impl Store for PgStore {
         )
     }
 
-    async fn task_set_status_many(&self, params: &[TaskSetStatusParams]) -> Result<Vec<bool>> {
-        if params.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut tx = self.pool.begin().await?;
-        let mut applied = Vec::with_capacity(params.len());
-        for change in params {
-            let (set_error, error) = match &change.error {
-                ErrorUpdate::Keep => (false, None),
-                ErrorUpdate::Set(text) => (true, Some(text.as_str())),
-            };
-            let (set_next, at, delay) = change.next_run.as_args();
-            let done = sqlx::query(include_str!("queries/task_set_status.sql"))
-                .bind(change.to().as_str())
-                .bind(change.finishes())
-                .bind(change.result.is_some())
-                .bind(change.result.as_deref())
-                .bind(set_error)
-                .bind(error)
-                .bind(set_next)
-                .bind(at)
-                .bind(delay)
-                .bind(change.retry_count)
-                .bind(change.release_owner)
-                .bind(change.id)
-                .bind(status_names(change.from()))
-                .bind(change.fence.as_ref().map(|f| f.worker_id.as_str()))
-                .bind(change.fence.as_ref().map(|f| f.attempt))
-                .execute(&mut *tx)
+    async fn task_context(&self, id: i64) -> Result<Option<Vec<u8>>> {
+        let context: Option<Option<Vec<u8>>> =
+            sqlx::query_scalar(include_str!("queries/task_context.sql"))
+                .bind(id)
+                .fetch_optional(&self.pool)
                 .await?;
-            applied.push(done.rows_affected() == 1);
-        }
-        // A task made claimable now (resumed, released) wakes idle workers.
-        let wakes = params
-            .iter()
-            .zip(&applied)
-            .any(|(change, &applied)| applied && change.to() == TaskStatus::Pending);
-        if wakes {
-            sqlx::query(include_str!("queries/notify.sql"))
-                .bind(&self.channel)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(applied)
+        Ok(context.flatten())
+    }
+
+    async fn task_list_children(&self, params: &TaskListChildrenParams) -> Result<Vec<ChildRow>> {
+        Ok(
+            sqlx::query_as(include_str!("queries/task_list_children.sql"))
+                .bind(params.parent_id)
+                .bind(params.parent_stage)
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     async fn task_stats(&self, params: &TaskStatsParams) -> Result<Vec<TaskStatsRow>> {
@@ -306,6 +278,128 @@ impl Store for PgStore {
             .bind(params.tag.as_deref())
             .fetch_all(&self.pool)
             .await?)
+    }
+}
+
+/// A transaction that remembers whether it made a task claimable now
+/// (resumed, released, a parent's next stage) so it can wake idle workers
+/// of other processes when it commits.
+struct PgTx {
+    tx: Transaction<'static, Postgres>,
+    channel: String,
+    wake: bool,
+}
+
+type InsertQuery<'q> = sqlx::query::QueryScalar<'q, Postgres, i64, PgArguments>;
+
+fn insert_query(params: &TaskInsertParams) -> InsertQuery<'_> {
+    let (_, at, delay) = params.next_run.as_args();
+    let parent = params.parent;
+    sqlx::query_scalar(include_str!("queries/task_insert.sql"))
+        .bind(&params.name)
+        .bind(params.kind.as_str())
+        .bind(TaskStatus::Pending.as_str())
+        .bind(i64::from(params.priority))
+        .bind(params.payload.as_deref())
+        .bind(params.tag.as_deref())
+        .bind(params.timeout_ms)
+        .bind(params.max_attempts)
+        .bind(params.retry_interval_ms)
+        .bind(params.cron_expr.as_deref())
+        .bind(at)
+        .bind(delay)
+        .bind(parent.map(|p| p.root_id))
+        .bind(parent.map(|p| p.parent_id))
+        .bind(parent.map(|p| p.parent_stage))
+}
+
+#[async_trait]
+impl StoreTx for PgTx {
+    async fn commit(mut self: Box<Self>) -> Result<()> {
+        if self.wake {
+            sqlx::query(include_str!("queries/notify.sql"))
+                .bind(&self.channel)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(self.tx.commit().await?)
+    }
+
+    async fn task_child_finished(
+        &mut self,
+        params: &TaskChildFinishedParams,
+    ) -> Result<Option<WaitingParent>> {
+        Ok(
+            sqlx::query_as(include_str!("queries/task_child_finished.sql"))
+                .bind(params.parent_id)
+                .bind(params.parent_stage)
+                .fetch_optional(&mut *self.tx)
+                .await?,
+        )
+    }
+
+    async fn task_insert(&mut self, params: &TaskInsertParams) -> Result<i64> {
+        Ok(insert_query(params).fetch_one(&mut *self.tx).await?)
+    }
+
+    async fn task_list_unfinished_children(
+        &mut self,
+        params: &TaskCancelChildrenParams,
+    ) -> Result<Vec<i64>> {
+        Ok(
+            sqlx::query_scalar(include_str!("queries/task_list_unfinished_children.sql"))
+                .bind(params.parent_id)
+                .bind(status_names(&params.from))
+                .fetch_all(&mut *self.tx)
+                .await?,
+        )
+    }
+
+    async fn task_mark_parent_notified(&mut self, id: i64) -> Result<bool> {
+        let done = sqlx::query(include_str!("queries/task_mark_parent_notified.sql"))
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn task_set_status(&mut self, change: &TaskSetStatusParams) -> Result<Option<TaskRef>> {
+        let (set_error, error) = match &change.error {
+            ErrorUpdate::Keep => (false, None),
+            ErrorUpdate::Set(text) => (true, Some(text.as_str())),
+        };
+        let (set_next, at, delay) = change.next_run.as_args();
+        let children = change.children;
+        let applied: Option<TaskRef> = sqlx::query_as(include_str!("queries/task_set_status.sql"))
+            .bind(change.to().as_str())
+            .bind(change.finishes())
+            .bind(change.result.is_some())
+            .bind(change.result.as_deref())
+            .bind(set_error)
+            .bind(error)
+            .bind(set_next)
+            .bind(at)
+            .bind(delay)
+            .bind(change.retry_count)
+            .bind(change.release_owner)
+            .bind(change.id)
+            .bind(status_names(change.from()))
+            .bind(change.fence.as_ref().map(|f| f.worker_id.as_str()))
+            .bind(change.fence.as_ref().map(|f| f.attempt))
+            .bind(change.advances_stage())
+            .bind(change.context.is_some())
+            .bind(change.context.as_deref())
+            .bind(change.suspend_reason.is_some())
+            .bind(change.suspend_reason.clone().flatten())
+            .bind(children.map(|c| c.count))
+            .bind(children.map(|c| c.on_failure.as_str()))
+            .bind(change.require_no_children)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        if applied.is_some() && change.to() == TaskStatus::Pending {
+            self.wake = true;
+        }
+        Ok(applied)
     }
 }
 

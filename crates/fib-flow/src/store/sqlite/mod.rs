@@ -17,7 +17,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 use sqlx::{Sqlite, Transaction};
 use tokio::sync::Notify;
@@ -25,10 +26,11 @@ use tokio::sync::Notify;
 use super::migrate::{self, SQLITE as MIGRATIONS};
 use super::params::*;
 use super::row::*;
-use super::{Store, StoreCaps};
+use super::{Store, StoreCaps, StoreTx};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::state::TaskStatus;
+use crate::task::TaskId;
 
 const READ_CONNECTIONS: u32 = 4;
 
@@ -105,6 +107,13 @@ fn next_run_ms(next_run: NextRun, now: i64) -> Option<i64> {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn begin(&self) -> Result<Box<dyn StoreTx>> {
+        Ok(Box::new(SqliteTx {
+            tx: self.begin_write().await?,
+            now: now_ms(),
+        }))
+    }
+
     fn caps(&self) -> StoreCaps {
         StoreCaps {
             backend: "sqlite",
@@ -223,6 +232,9 @@ impl Store for SqliteStore {
             .bind(filter.tag.as_deref())
             .bind(filter.status.map(TaskStatus::as_str))
             .bind(filter.name.as_deref())
+            .bind(filter.parent_id.map(TaskId::get))
+            .bind(filter.workflow.map(TaskId::get))
+            .bind(filter.suspend_reason.as_deref())
             .execute(&self.writer)
             .await?;
         Ok(done.rows_affected())
@@ -248,20 +260,7 @@ impl Store for SqliteStore {
     }
 
     async fn task_insert(&self, params: &TaskInsertParams) -> Result<i64> {
-        let now = now_ms();
-        Ok(sqlx::query_scalar(include_str!("queries/task_insert.sql"))
-            .bind(&params.name)
-            .bind(params.kind.as_str())
-            .bind(TaskStatus::Pending.as_str())
-            .bind(params.priority)
-            .bind(params.payload.as_deref())
-            .bind(params.tag.as_deref())
-            .bind(params.timeout_ms)
-            .bind(params.max_attempts)
-            .bind(params.retry_interval_ms)
-            .bind(params.cron_expr.as_deref())
-            .bind(now)
-            .bind(next_run_ms(params.next_run, now).unwrap_or(now))
+        Ok(insert_query(params, now_ms())
             .fetch_one(&self.writer)
             .await?)
     }
@@ -273,6 +272,9 @@ impl Store for SqliteStore {
             .bind(filter.status.map(TaskStatus::as_str))
             .bind(filter.name.as_deref())
             .bind(params.limit.unwrap_or(-1))
+            .bind(filter.parent_id.map(TaskId::get))
+            .bind(filter.workflow.map(TaskId::get))
+            .bind(filter.suspend_reason.as_deref())
             .fetch_all(&self.reader)
             .await?)
     }
@@ -288,45 +290,138 @@ impl Store for SqliteStore {
         )
     }
 
-    async fn task_set_status_many(&self, params: &[TaskSetStatusParams]) -> Result<Vec<bool>> {
-        if params.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut tx = self.begin_write().await?;
-        let now = now_ms();
-        let mut applied = Vec::with_capacity(params.len());
-        for change in params {
-            let (set_error, error) = match &change.error {
-                ErrorUpdate::Keep => (false, None),
-                ErrorUpdate::Set(text) => (true, Some(text.as_str())),
-            };
-            let done = sqlx::query(include_str!("queries/task_set_status.sql"))
-                .bind(change.to().as_str())
-                .bind(now)
-                .bind(change.finishes())
-                .bind(change.result.is_some())
-                .bind(change.result.as_deref())
-                .bind(set_error)
-                .bind(error)
-                .bind(next_run_ms(change.next_run, now))
-                .bind(change.retry_count)
-                .bind(change.release_owner)
-                .bind(change.id)
-                .bind(status_list(change.from()))
-                .bind(change.fence.as_ref().map(|f| f.worker_id.as_str()))
-                .bind(change.fence.as_ref().map(|f| f.attempt))
-                .execute(&mut *tx)
+    async fn task_context(&self, id: i64) -> Result<Option<Vec<u8>>> {
+        let context: Option<Option<Vec<u8>>> =
+            sqlx::query_scalar(include_str!("queries/task_context.sql"))
+                .bind(id)
+                .fetch_optional(&self.reader)
                 .await?;
-            applied.push(done.rows_affected() == 1);
-        }
-        tx.commit().await?;
-        Ok(applied)
+        Ok(context.flatten())
+    }
+
+    async fn task_list_children(&self, params: &TaskListChildrenParams) -> Result<Vec<ChildRow>> {
+        Ok(
+            sqlx::query_as(include_str!("queries/task_list_children.sql"))
+                .bind(params.parent_id)
+                .bind(params.parent_stage)
+                .fetch_all(&self.reader)
+                .await?,
+        )
     }
 
     async fn task_stats(&self, params: &TaskStatsParams) -> Result<Vec<TaskStatsRow>> {
         Ok(sqlx::query_as(include_str!("queries/task_stats.sql"))
             .bind(params.tag.as_deref())
             .fetch_all(&self.reader)
+            .await?)
+    }
+}
+
+/// A `BEGIN IMMEDIATE` transaction; its clock reading is taken once.
+struct SqliteTx {
+    tx: Transaction<'static, Sqlite>,
+    now: i64,
+}
+
+type InsertQuery<'q> = sqlx::query::QueryScalar<'q, Sqlite, i64, SqliteArguments<'q>>;
+
+fn insert_query(params: &TaskInsertParams, now: i64) -> InsertQuery<'_> {
+    let parent = params.parent;
+    sqlx::query_scalar(include_str!("queries/task_insert.sql"))
+        .bind(&params.name)
+        .bind(params.kind.as_str())
+        .bind(TaskStatus::Pending.as_str())
+        .bind(params.priority)
+        .bind(params.payload.as_deref())
+        .bind(params.tag.as_deref())
+        .bind(params.timeout_ms)
+        .bind(params.max_attempts)
+        .bind(params.retry_interval_ms)
+        .bind(params.cron_expr.as_deref())
+        .bind(now)
+        .bind(next_run_ms(params.next_run, now).unwrap_or(now))
+        .bind(parent.map(|p| p.root_id))
+        .bind(parent.map(|p| p.parent_id))
+        .bind(parent.map(|p| p.parent_stage))
+}
+
+#[async_trait]
+impl StoreTx for SqliteTx {
+    async fn commit(self: Box<Self>) -> Result<()> {
+        Ok(self.tx.commit().await?)
+    }
+
+    async fn task_child_finished(
+        &mut self,
+        params: &TaskChildFinishedParams,
+    ) -> Result<Option<WaitingParent>> {
+        Ok(
+            sqlx::query_as(include_str!("queries/task_child_finished.sql"))
+                .bind(params.parent_id)
+                .bind(params.parent_stage)
+                .fetch_optional(&mut *self.tx)
+                .await?,
+        )
+    }
+
+    async fn task_insert(&mut self, params: &TaskInsertParams) -> Result<i64> {
+        Ok(insert_query(params, self.now)
+            .fetch_one(&mut *self.tx)
+            .await?)
+    }
+
+    async fn task_list_unfinished_children(
+        &mut self,
+        params: &TaskCancelChildrenParams,
+    ) -> Result<Vec<i64>> {
+        Ok(
+            sqlx::query_scalar(include_str!("queries/task_list_unfinished_children.sql"))
+                .bind(params.parent_id)
+                .bind(status_list(&params.from))
+                .fetch_all(&mut *self.tx)
+                .await?,
+        )
+    }
+
+    async fn task_mark_parent_notified(&mut self, id: i64) -> Result<bool> {
+        let done = sqlx::query(include_str!("queries/task_mark_parent_notified.sql"))
+            .bind(id)
+            .bind(self.now)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn task_set_status(&mut self, change: &TaskSetStatusParams) -> Result<Option<TaskRef>> {
+        let (set_error, error) = match &change.error {
+            ErrorUpdate::Keep => (false, None),
+            ErrorUpdate::Set(text) => (true, Some(text.as_str())),
+        };
+        let children = change.children;
+        Ok(sqlx::query_as(include_str!("queries/task_set_status.sql"))
+            .bind(change.to().as_str())
+            .bind(self.now)
+            .bind(change.finishes())
+            .bind(change.result.is_some())
+            .bind(change.result.as_deref())
+            .bind(set_error)
+            .bind(error)
+            .bind(next_run_ms(change.next_run, self.now))
+            .bind(change.retry_count)
+            .bind(change.release_owner)
+            .bind(change.id)
+            .bind(status_list(change.from()))
+            .bind(change.fence.as_ref().map(|f| f.worker_id.as_str()))
+            .bind(change.fence.as_ref().map(|f| f.attempt))
+            .bind(change.advances_stage())
+            .bind(change.context.is_some())
+            .bind(change.context.as_deref())
+            .bind(change.suspend_reason.is_some())
+            .bind(change.suspend_reason.clone().flatten())
+            .bind(children.map(|c| c.count))
+            .bind(children.map(|c| c.on_failure.as_str()))
+            .bind(change.require_no_children)
+            .fetch_optional(&mut *self.tx)
             .await?)
     }
 }

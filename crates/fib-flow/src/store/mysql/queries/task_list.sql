@@ -5,6 +5,9 @@ WHERE r.id IN (
     WHERE (? IS NULL OR tag = ?)
       AND (? IS NULL OR status = ?)
       AND (? IS NULL OR name = ?)
+      AND (? IS NULL OR parent_id = ?)
+      AND (? IS NULL OR id = ? OR root_id = ?)
+      AND (? IS NULL OR suspend_reason = ?)
 )
 ORDER BY r.created_at, r.id
 LIMIT ?

@@ -1,6 +1,8 @@
 -- One guarded status change: see the SQLite file of the same name. The
 -- allowed source statuses arrive as a JSON array; next_run_at changes when
 -- the flag is set, to the absolute time if given, else to now + the delay.
+-- (No RETURNING in MySQL: task_ref.sql reads the row back in the same
+-- transaction, which holds its lock.)
 UPDATE fib_flow_tasks,
        (SELECT CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) AS now) AS clock
 SET fib_flow_tasks.status = ?,
@@ -10,7 +12,14 @@ SET fib_flow_tasks.status = ?,
     error = CASE WHEN ? THEN ? ELSE error END,
     next_run_at = CASE WHEN ? THEN COALESCE(?, clock.now + ?) ELSE next_run_at END,
     retry_count = COALESCE(?, retry_count),
-    worker_id = CASE WHEN ? THEN NULL ELSE worker_id END
+    worker_id = CASE WHEN ? THEN NULL ELSE worker_id END,
+    stage = CASE WHEN ? THEN stage + 1 ELSE stage END,
+    context = CASE WHEN ? THEN ? ELSE context END,
+    suspend_reason = CASE WHEN ? THEN ? ELSE suspend_reason END,
+    total_children = total_children + COALESCE(?, 0),
+    pending_children = COALESCE(?, pending_children),
+    on_child_failure = COALESCE(?, on_child_failure)
 WHERE id = ?
   AND JSON_CONTAINS(?, JSON_QUOTE(fib_flow_tasks.status))
   AND (? IS NULL OR (worker_id = ? AND attempt = ?))
+  AND (NOT ? OR pending_children = 0)

@@ -35,5 +35,6 @@ WHERE task.id = picked.id
 RETURNING task.id, task.name, task.kind, task.status, task.priority, task.payload, task.tag,
           task.result, task.error, task.stage, task.timeout_ms, task.retry_count,
           task.max_attempts, task.retry_interval_ms, task.cron_expr, task.root_id,
-          task.parent_id, task.worker_id, task.attempt, task.suspend_reason, task.created_at,
+          task.parent_id, task.parent_stage, task.total_children, task.pending_children,
+          task.worker_id, task.attempt, task.suspend_reason, task.created_at,
           task.next_run_at, task.started_at, task.last_active_at, task.finished_at

@@ -1,6 +1,7 @@
 -- One guarded status change. $13 lists the allowed source statuses; $14 and
--- $15 are the optional fence (worker id and attempt number). next_run_at
--- changes when $7: to $8 (absolute) if given, else to now + $9.
+-- $15 are the optional fence (worker id and attempt number); $22 refuses a
+-- parent still waiting for children. next_run_at changes when $7: to $8
+-- (absolute) if given, else to now + $9. Returns the task when it applied.
 WITH clock AS (
     SELECT (extract(epoch FROM now()) * 1000)::bigint AS now
 )
@@ -12,8 +13,16 @@ SET status = $1,
     error = CASE WHEN $5 THEN $6::text ELSE error END,
     next_run_at = CASE WHEN $7 THEN COALESCE($8::bigint, clock.now + $9::bigint) ELSE next_run_at END,
     retry_count = COALESCE($10::bigint, retry_count),
-    worker_id = CASE WHEN $11 THEN NULL ELSE worker_id END
+    worker_id = CASE WHEN $11 THEN NULL ELSE worker_id END,
+    stage = CASE WHEN $16 THEN stage + 1 ELSE stage END,
+    context = CASE WHEN $17 THEN $18::bytea ELSE context END,
+    suspend_reason = CASE WHEN $19 THEN $20::text ELSE suspend_reason END,
+    pending_children = COALESCE($21::bigint, pending_children),
+    total_children = total_children + COALESCE($21::bigint, 0),
+    on_child_failure = COALESCE($22::text, on_child_failure)
 FROM clock
 WHERE id = $12
   AND status = ANY($13)
   AND ($14::text IS NULL OR (worker_id = $14 AND attempt = $15::bigint))
+  AND (NOT $23 OR pending_children = 0)
+RETURNING id, name, kind, status, parent_id, parent_stage, error

@@ -1,5 +1,6 @@
 -- One guarded status change. ?12 is a JSON array of allowed source statuses;
--- ?13/?14 are the optional fence (worker id and attempt number).
+-- ?13/?14 are the optional fence (worker id and attempt number); ?22 refuses
+-- a parent still waiting for children. Returns the task when it applied.
 UPDATE fib_flow_tasks
 SET status = ?1,
     last_active_at = ?2,
@@ -8,7 +9,15 @@ SET status = ?1,
     error = CASE WHEN ?6 THEN ?7 ELSE error END,
     next_run_at = COALESCE(?8, next_run_at),
     retry_count = COALESCE(?9, retry_count),
-    worker_id = CASE WHEN ?10 THEN NULL ELSE worker_id END
+    worker_id = CASE WHEN ?10 THEN NULL ELSE worker_id END,
+    stage = CASE WHEN ?15 THEN stage + 1 ELSE stage END,
+    context = CASE WHEN ?16 THEN ?17 ELSE context END,
+    suspend_reason = CASE WHEN ?18 THEN ?19 ELSE suspend_reason END,
+    pending_children = COALESCE(?20, pending_children),
+    total_children = total_children + COALESCE(?20, 0),
+    on_child_failure = COALESCE(?21, on_child_failure)
 WHERE id = ?11
   AND status IN (SELECT value FROM json_each(?12))
   AND (?13 IS NULL OR (worker_id = ?13 AND attempt = ?14))
+  AND (NOT ?22 OR pending_children = 0)
+RETURNING id, name, kind, status, parent_id, parent_stage, error

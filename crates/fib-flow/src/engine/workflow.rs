@@ -1,0 +1,169 @@
+//! Applying status changes with everything that follows from them, inside
+//! one store transaction: a parent's children are inserted with its
+//! suspension; a child's terminal status is counted on its parent exactly
+//! once (recorded on the child row); the last child resumes the parent at
+//! its next stage; a failed child fails the parent (by default) and the
+//! parent's other unfinished descendants are cancelled; failures climb as
+//! many levels as they must.
+//!
+//! The rules come from [`crate::state`]; this module only sequences store
+//! calls, so every backend behaves alike.
+
+use crate::error::Result;
+use crate::state::{plan_child_finished, ChildFailure, ParentPlan, TaskKind, TaskStatus};
+use crate::store::{
+    Store, StoreTx, TaskCancelChildrenParams, TaskChildFinishedParams, TaskInsertParams, TaskRef,
+    TaskSetStatusParams,
+};
+
+/// One status change and the children it creates.
+#[derive(Debug, Clone)]
+pub(crate) struct Write {
+    pub(crate) change: TaskSetStatusParams,
+    pub(crate) children: Vec<TaskInsertParams>,
+}
+
+impl From<TaskSetStatusParams> for Write {
+    fn from(change: TaskSetStatusParams) -> Self {
+        Write {
+            change,
+            children: Vec::new(),
+        }
+    }
+}
+
+/// What the engine must do once the transaction has committed.
+#[derive(Debug, Default)]
+pub(crate) struct Effects {
+    /// Some task became claimable now: wake the claim loop.
+    pub(crate) wake: bool,
+    /// Tasks cancelled because an ancestor failed or was cancelled; their
+    /// attempts running here are stopped.
+    pub(crate) cancelled: Vec<i64>,
+}
+
+/// Applies `writes` in one transaction of `store` and commits; returns,
+/// per write, whether it applied, and what to do now that it committed.
+pub(crate) async fn apply_all(store: &dyn Store, writes: &[Write]) -> Result<(Vec<bool>, Effects)> {
+    let mut tx = store.begin().await?;
+    let mut effects = Effects::default();
+    let mut applied = Vec::with_capacity(writes.len());
+    for write in writes {
+        applied.push(apply(tx.as_mut(), write, &mut effects).await?);
+    }
+    tx.commit().await?;
+    Ok((applied, effects))
+}
+
+/// Applies `write` in `tx`; returns whether its change applied (false: the
+/// task was not in an allowed status, or the fence did not match, and
+/// nothing was written).
+pub(crate) async fn apply(
+    tx: &mut dyn StoreTx,
+    write: &Write,
+    effects: &mut Effects,
+) -> Result<bool> {
+    let Some(task) = tx.task_set_status(&write.change).await? else {
+        return Ok(false);
+    };
+    for child in &write.children {
+        tx.task_insert(child).await?;
+    }
+    if !write.children.is_empty() || write.change.to() == TaskStatus::Pending {
+        effects.wake = true;
+    }
+    if write.change.to() == TaskStatus::PermanentlyFailed {
+        let reason = format!(
+            "cancelled: ancestor task {} ended permanently_failed",
+            task.id
+        );
+        cancel_descendants(tx, task.id, &reason, effects).await?;
+    }
+    if write.change.to().is_terminal() {
+        propagate(tx, task, effects).await?;
+    }
+    Ok(true)
+}
+
+/// Tells the parents of a task that reached a terminal status, level by
+/// level, for as long as a parent fails with it.
+async fn propagate(tx: &mut dyn StoreTx, finished: TaskRef, effects: &mut Effects) -> Result<()> {
+    let mut child = finished;
+    loop {
+        let (Some(parent_id), Some(parent_stage)) = (child.parent_id, child.parent_stage) else {
+            return Ok(());
+        };
+        // Exactly once per child, whoever gets here first.
+        if !tx.task_mark_parent_notified(child.id).await? {
+            return Ok(());
+        }
+        let counted = TaskChildFinishedParams {
+            parent_id,
+            parent_stage,
+        };
+        let Some(parent) = tx.task_child_finished(&counted).await? else {
+            // The parent is no longer waiting at that stage (it failed, was
+            // cancelled or deleted): nothing to tell.
+            return Ok(());
+        };
+        let child_status: TaskStatus = child.status.parse()?;
+        let policy: ChildFailure = match parent.on_child_failure.as_deref() {
+            Some(policy) => policy.parse()?,
+            None => ChildFailure::default(),
+        };
+        let kind: TaskKind = parent.kind.parse()?;
+        match plan_child_finished(child_status, policy, parent.pending_children, kind) {
+            ParentPlan::Wait => return Ok(()),
+            ParentPlan::Resume => {
+                tx.task_set_status(&TaskSetStatusParams::children_done(parent.id))
+                    .await?;
+                effects.wake = true;
+                return Ok(());
+            }
+            ParentPlan::Fail(transition) => {
+                let error = format!(
+                    "child task {} ({}) failed: {}",
+                    child.id,
+                    child.name,
+                    child.error.as_deref().unwrap_or("no error recorded")
+                );
+                let change = TaskSetStatusParams::failed_by_child(parent.id, transition, error);
+                let Some(failed) = tx.task_set_status(&change).await? else {
+                    return Ok(());
+                };
+                let reason = format!("cancelled: sibling task {} failed", child.id);
+                cancel_descendants(tx, parent.id, &reason, effects).await?;
+                if !transition.target().is_terminal() {
+                    // A paused (cron) parent is not finished: its own
+                    // parent keeps waiting.
+                    return Ok(());
+                }
+                child = failed;
+            }
+        }
+    }
+}
+
+/// Cancels every unfinished descendant of `root` (children, their
+/// children, ...). Cancelled tasks are not counted on their parents: those
+/// are failing or cancelled themselves.
+async fn cancel_descendants(
+    tx: &mut dyn StoreTx,
+    root: i64,
+    reason: &str,
+    effects: &mut Effects,
+) -> Result<()> {
+    let mut parents = vec![root];
+    while let Some(parent) = parents.pop() {
+        let params = TaskCancelChildrenParams::new(parent, reason.to_owned());
+        for id in tx.task_list_unfinished_children(&params).await? {
+            let change = TaskSetStatusParams::cancelled(id, reason.to_owned());
+            if tx.task_set_status(&change).await?.is_some() {
+                tx.task_mark_parent_notified(id).await?;
+                effects.cancelled.push(id);
+                parents.push(id);
+            }
+        }
+    }
+    Ok(())
+}

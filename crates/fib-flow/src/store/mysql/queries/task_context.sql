@@ -1,0 +1,1 @@
+SELECT context FROM fib_flow_tasks WHERE id = ?

@@ -1,0 +1,5 @@
+-- The children a parent created at one stage, in id order.
+SELECT id, name, status, result, error
+FROM fib_flow_tasks
+WHERE parent_id = $1 AND parent_stage = $2
+ORDER BY id

@@ -1,0 +1,4 @@
+SELECT id, name, status, result, error
+FROM fib_flow_tasks
+WHERE parent_id = ?1 AND parent_stage = ?2
+ORDER BY id
