@@ -50,6 +50,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod config;
+pub mod cron;
 mod engine;
 mod error;
 mod handler;
