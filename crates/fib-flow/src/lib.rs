@@ -61,6 +61,7 @@ pub mod store;
 mod task;
 
 pub use config::Config;
+pub use cron::{CronOptions, CronUpdate, Misfire};
 pub use error::{BoxError, Error, Result};
 pub use handler::{Handler, HandlerOptions};
 pub use manager::{ManagerState, TaskManager, TaskManagerBuilder};

@@ -6,14 +6,15 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::config::{millis, Config};
+use crate::cron::{CronOptions, CronSchedule, CronUpdate};
 use crate::engine::workflow;
 use crate::engine::{Services, Shared};
 use crate::error::{Error, Result};
 use crate::handler::{check_duration, Handler, HandlerOptions, Registration};
 use crate::state::{TaskKind, TaskStatus};
 use crate::store::{
-    NextRun, Store, StoreCaps, TaskInsertParams, TaskListParams, TaskSetStatusParams,
-    TaskStatsParams,
+    CronUpdateParams, CronUpsertParams, NextRun, Store, StoreCaps, TaskInsertParams,
+    TaskListParams, TaskSetStatusParams, TaskStatsParams,
 };
 use crate::task::{
     check_name, check_priority, RunAt, TaskFilter, TaskId, TaskOptions, TaskRecord, TaskStats,
@@ -294,6 +295,104 @@ impl TaskManager {
         Ok(TaskId(id))
     }
 
+    /// Adds a cron task: one row that runs `name` with `payload` at every
+    /// occurrence of `expr` (in UTC; see [`TaskManager::cron_with`] for
+    /// options) and is re-armed after each run. Returns its id.
+    pub async fn cron<P: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        expr: &str,
+        payload: &P,
+    ) -> Result<TaskId> {
+        self.cron_with(name, expr, payload, CronOptions::new())
+            .await
+    }
+
+    /// Adds a cron task with options: a time zone, a misfire policy, task
+    /// options, and a key that makes the call an idempotent upsert. An
+    /// invalid expression or zone is a typed error and nothing is
+    /// inserted. After each successful run the task goes back to `pending`
+    /// at the next occurrence strictly after the run, at stage 0 with a
+    /// fresh retry budget; exhausted retries pause it.
+    pub async fn cron_with<P: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        expr: &str,
+        payload: &P,
+        options: CronOptions,
+    ) -> Result<TaskId> {
+        let schedule = CronSchedule::parse(expr, options.time_zone.as_deref())?;
+        if let Some(key) = &options.key {
+            check_name("key", key)?;
+        }
+        let first = schedule.next_after(chrono::Utc::now())?;
+        let mut task = self.insert_params(
+            name,
+            payload,
+            TaskOptions {
+                run_at: None,
+                ..options.task
+            },
+        )?;
+        task.kind = TaskKind::Cron;
+        task.cron_expr = Some(expr.to_owned());
+        task.next_run = NextRun::AtMs(first.timestamp_millis());
+        let params = CronUpsertParams {
+            task,
+            cron_tz: schedule.time_zone().to_owned(),
+            cron_misfire: options.misfire.as_str().to_owned(),
+            unique_key: options.key,
+        };
+        Ok(TaskId(self.store()?.task_cron_upsert(&params).await?))
+    }
+
+    /// Changes a cron task's expression, time zone, misfire policy or
+    /// payload. A pending task moves to the new schedule's next occurrence
+    /// at once; a running one keeps its run and re-arms by the new
+    /// schedule. Not a cron task (or no such task) → [`Error::NotFound`].
+    pub async fn update_cron(&self, id: TaskId, update: CronUpdate) -> Result<()> {
+        let store = self.store()?;
+        let current = store
+            .task_cron_get(id.get())
+            .await?
+            .ok_or(Error::NotFound { id })?;
+        let expr = update
+            .expr
+            .clone()
+            .or(current.cron_expr)
+            .unwrap_or_default();
+        let tz = update.time_zone.clone().or(current.cron_tz);
+        let schedule = CronSchedule::parse(&expr, tz.as_deref())?;
+        let payload = update
+            .payload
+            .as_ref()
+            .map(|value| (!value.is_null()).then(|| value.to_string()));
+        let params = CronUpdateParams {
+            id: id.get(),
+            cron_expr: update.expr,
+            cron_tz: update.time_zone.map(|_| schedule.time_zone().to_owned()),
+            cron_misfire: update.misfire.map(|m| m.as_str().to_owned()),
+            payload,
+            next_run_at: Some(schedule.next_after(chrono::Utc::now())?.timestamp_millis()),
+            rearm_from: vec![TaskStatus::Pending],
+        };
+        if !store.task_cron_update(&params).await? {
+            return Err(Error::NotFound { id });
+        }
+        self.shared().wake.notify_one();
+        Ok(())
+    }
+
+    /// Deletes one task (a cron schedule, say); returns whether it existed.
+    /// A running attempt of it is stopped and can no longer write.
+    pub async fn delete_task(&self, id: TaskId) -> Result<bool> {
+        let deleted = self.store()?.task_delete(id.get()).await?;
+        if deleted {
+            self.shared().running().cancel_task(id.get());
+        }
+        Ok(deleted)
+    }
+
     fn insert_params<P: Serialize + ?Sized>(
         &self,
         name: &str,
@@ -500,7 +599,16 @@ impl TaskManager {
     /// is refused with [`Error::InvalidTransition`] naming its status, and
     /// nothing changes. `reason` is logged with the change.
     pub async fn resume_task(&self, id: TaskId, reason: Option<&str>) -> Result<()> {
-        let paused = TaskSetStatusParams::resumed(id.get());
+        // A paused cron task starts a new cycle at its next occurrence.
+        let paused = match self.store()?.task_cron_get(id.get()).await? {
+            Some(cron) => {
+                let expr = cron.cron_expr.unwrap_or_default();
+                let schedule = CronSchedule::parse(&expr, cron.cron_tz.as_deref())?;
+                let next = schedule.next_after(chrono::Utc::now())?;
+                TaskSetStatusParams::resumed_cron(id.get(), next.timestamp_millis())
+            }
+            None => TaskSetStatusParams::resumed(id.get()),
+        };
         if !self.try_transition(paused).await? {
             self.transition(TaskSetStatusParams::resumed_suspended(id.get()))
                 .await?;

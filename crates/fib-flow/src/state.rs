@@ -203,11 +203,14 @@ pub enum Transition {
     ResumeSuspended,
     /// An operator cancelled an unfinished task (or its ancestor failed).
     Cancel,
+    /// A cron task finished its cycle: back to `pending` at its next
+    /// occurrence, stage 0.
+    Rearm,
 }
 
 impl Transition {
     /// Every transition.
-    pub const ALL: [Transition; 17] = [
+    pub const ALL: [Transition; 18] = [
         Transition::Claim,
         Transition::Complete,
         Transition::FailRetry,
@@ -225,6 +228,7 @@ impl Transition {
         Transition::ChildFailedCron,
         Transition::ResumeSuspended,
         Transition::Cancel,
+        Transition::Rearm,
     ];
 
     /// The status the task has after the transition.
@@ -247,6 +251,7 @@ impl Transition {
             Transition::ChildFailedCron => TaskStatus::Paused,
             Transition::ResumeSuspended => TaskStatus::Pending,
             Transition::Cancel => TaskStatus::PermanentlyFailed,
+            Transition::Rearm => TaskStatus::Pending,
         }
     }
 
@@ -264,7 +269,8 @@ impl Transition {
             | Transition::Release
             | Transition::AwaitChildren
             | Transition::AdvanceStage
-            | Transition::Suspend => &[Running],
+            | Transition::Suspend
+            | Transition::Rearm => &[Running],
             Transition::Pause => &[Pending, Running, Failed, Timeout],
             Transition::Resume => &[Paused],
             Transition::ChildrenDone
@@ -483,6 +489,7 @@ mod tests {
                 PermanentlyFailed,
                 &[Pending, Running, Failed, Timeout, Paused, Suspended],
             ),
+            (Transition::Rearm, Pending, &[Running]),
         ];
         assert_eq!(expected.len(), Transition::ALL.len());
         for (transition, target, from) in expected {

@@ -1475,7 +1475,7 @@ backend_test! {
         for sql in [
             insert("", ", 'async', 'pending'"),
             insert(", finished_at", ", 'async', 'completed', 5"),
-            insert(", worker_id, started_at", ", 'cron', 'running', 'w', 5"),
+            insert(", worker_id, started_at, cron_expr", ", 'cron', 'running', 'w', 5, '* * * * *'"),
             insert(", finished_at", ", 'async', 'permanently_failed', 5"),
         ] {
             assert_eq!(raw_execute(&db, &sql).await?.context("raw SQL")??, 1, "{sql}");
@@ -1483,6 +1483,8 @@ backend_test! {
 
         let invalid = [
             ("status_valid", insert("", ", 'async', 'done'")),
+            ("cron_has_expr", insert("", ", 'cron', 'pending'")),
+            ("misfire_valid", insert(", cron_expr, cron_misfire", ", 'cron', 'pending', '* * * * *', 'sometimes'")),
             ("kind_valid", insert("", ", 'once', 'pending'")),
             ("finished_iff_terminal", insert("", ", 'async', 'completed'")),
             ("finished_iff_terminal", insert("", ", 'async', 'permanently_failed'")),

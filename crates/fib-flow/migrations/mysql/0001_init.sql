@@ -20,6 +20,9 @@ CREATE TABLE fib_flow_tasks (
     max_attempts       BIGINT       NOT NULL,
     retry_interval_ms  BIGINT       NOT NULL DEFAULT 0,
     cron_expr          VARCHAR(255),
+    cron_tz            VARCHAR(64),
+    cron_misfire       VARCHAR(64),
+    unique_key         VARCHAR(255),
     root_id            BIGINT,
     parent_id          BIGINT,
     parent_stage       BIGINT,
@@ -57,13 +60,17 @@ CREATE TABLE fib_flow_tasks (
     CONSTRAINT counts_non_negative CHECK (retry_count >= 0 AND retry_interval_ms >= 0 AND attempt >= 0
         AND total_children >= 0 AND pending_children >= 0),
     CONSTRAINT child_failure_valid CHECK (on_child_failure IN ('fail_parent', 'resume')),
+    CONSTRAINT misfire_valid CHECK (cron_misfire IN ('run_once', 'skip')),
+    CONSTRAINT cron_has_expr CHECK (kind <> 'cron' OR cron_expr IS NOT NULL),
     CONSTRAINT child_has_parent_stage CHECK (parent_id IS NULL OR parent_stage IS NOT NULL),
     INDEX idx_fib_flow_tasks_claim (claimable, name, priority DESC, next_run_at, id),
     INDEX idx_fib_flow_tasks_running (status, worker_id, last_active_at),
     INDEX idx_fib_flow_tasks_stats (tag, name, status),
     INDEX idx_fib_flow_tasks_created (created_at, id),
     INDEX idx_fib_flow_tasks_parent (parent_id, parent_stage, id),
-    INDEX idx_fib_flow_tasks_root (root_id, created_at)
+    INDEX idx_fib_flow_tasks_root (root_id, created_at),
+    -- Idempotent cron upserts (NULLs never collide).
+    UNIQUE INDEX idx_fib_flow_tasks_unique_key (unique_key)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
 -- Every column but the context blob: what listing queries read. Text

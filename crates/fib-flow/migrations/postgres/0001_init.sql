@@ -18,6 +18,9 @@ CREATE TABLE fib_flow_tasks (
     max_attempts       BIGINT  NOT NULL,
     retry_interval_ms  BIGINT  NOT NULL DEFAULT 0,
     cron_expr          TEXT,
+    cron_tz            TEXT,
+    cron_misfire       TEXT,
+    unique_key         TEXT,
     root_id            BIGINT,
     parent_id          BIGINT,
     parent_stage       BIGINT,
@@ -51,6 +54,8 @@ CREATE TABLE fib_flow_tasks (
     CONSTRAINT counts_non_negative CHECK (retry_count >= 0 AND retry_interval_ms >= 0 AND attempt >= 0
         AND total_children >= 0 AND pending_children >= 0),
     CONSTRAINT child_failure_valid CHECK (on_child_failure IN ('fail_parent', 'resume')),
+    CONSTRAINT misfire_valid CHECK (cron_misfire IN ('run_once', 'skip')),
+    CONSTRAINT cron_has_expr CHECK (kind <> 'cron' OR cron_expr IS NOT NULL),
     CONSTRAINT child_has_parent_stage CHECK (parent_id IS NULL OR parent_stage IS NOT NULL)
 );
 
@@ -67,6 +72,10 @@ CREATE INDEX idx_fib_flow_tasks_created ON fib_flow_tasks (created_at, id);
 -- Children of a task, per stage (child results, cascading cancels).
 CREATE INDEX idx_fib_flow_tasks_parent ON fib_flow_tasks (parent_id, parent_stage, id) WHERE parent_id IS NOT NULL;
 CREATE INDEX idx_fib_flow_tasks_root ON fib_flow_tasks (root_id, created_at) WHERE root_id IS NOT NULL;
+
+-- Idempotent cron upserts: one schedule per caller-chosen key.
+CREATE UNIQUE INDEX idx_fib_flow_tasks_unique_key ON fib_flow_tasks (unique_key)
+    WHERE unique_key IS NOT NULL;
 
 -- Every column but the context blob: what listing queries read.
 CREATE VIEW fib_flow_task_records AS

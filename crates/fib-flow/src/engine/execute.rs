@@ -11,8 +11,9 @@ use tracing::Instrument;
 
 use super::outcome::{self, Attempt, Outcome, RetryInfo};
 use super::{completer, Shared};
+use crate::cron::{CronSchedule, Misfire};
 use crate::error::{BoxError, Error, Result};
-use crate::state::FailureKind;
+use crate::state::{FailureKind, TaskKind};
 use crate::step::ChildResult;
 use crate::store::{Fence, TaskLease, TaskListChildrenParams, TaskRow};
 use crate::task::{Task, TaskRecord};
@@ -31,18 +32,32 @@ pub(crate) async fn run(shared: Arc<Shared>, row: TaskRow, cancel: CancellationT
         };
         let retry = RetryInfo::of(&row);
         let record = TaskRecord::try_from(row);
-        let outcome = match &record {
-            Ok(record) => attempt(&shared, record.clone(), lease, &cancel).await,
-            Err(error) => Outcome::Failed {
+        // A cron task's schedule: for the misfire check and the re-arm.
+        let schedule = match &record {
+            Ok(record) if record.kind == TaskKind::Cron => Some(load_schedule(&shared, record).await),
+            _ => None,
+        };
+        let outcome = match (&record, &schedule) {
+            (Err(error), _) => Outcome::Failed {
                 kind: FailureKind::Error,
                 error: format!("the stored task could not be read: {error}"),
             },
+            (Ok(_), Some(Err(error))) => Outcome::Failed {
+                kind: FailureKind::Error,
+                error: format!("the cron schedule could not be read: {error}"),
+            },
+            (Ok(record), Some(Ok((schedule, misfire)))) if misfired(schedule, *misfire, record) => {
+                tracing::info!(scheduled = %record.next_run_at, "missed occurrence skipped (misfire policy skip)");
+                Outcome::Skipped
+            }
+            (Ok(record), _) => attempt(&shared, record.clone(), lease, &cancel).await,
         };
         let attempt = Attempt {
             id,
             fence,
             retry,
             record: record.as_ref().ok(),
+            schedule: schedule.and_then(|s| s.ok()).map(|(schedule, _)| schedule),
         };
         if let Err(error) = record_outcome(&shared, &attempt, outcome).await {
             // The row stays running; its lease lapses and the sweeper
@@ -110,6 +125,34 @@ async fn attempt(
         }
         other => other,
     }
+}
+
+/// The schedule and misfire policy of a cron task.
+async fn load_schedule(shared: &Shared, record: &TaskRecord) -> Result<(CronSchedule, Misfire)> {
+    let row = shared
+        .store
+        .task_cron_get(record.id.get())
+        .await?
+        .ok_or(Error::NotFound { id: record.id })?;
+    let expr = row.cron_expr.ok_or_else(|| Error::Corrupt {
+        column: "cron_expr",
+        reason: "a cron task without an expression".into(),
+    })?;
+    let schedule = CronSchedule::parse(&expr, row.cron_tz.as_deref())?;
+    let misfire = match row.cron_misfire.as_deref() {
+        Some(policy) => policy.parse()?,
+        None => Misfire::default(),
+    };
+    Ok((schedule, misfire))
+}
+
+/// Whether this run of a cron task is a missed occurrence its policy skips.
+fn misfired(schedule: &CronSchedule, misfire: Misfire, record: &TaskRecord) -> bool {
+    // A later stage of a cron workflow is not an occurrence.
+    record.stage == 0
+        && schedule
+            .skips(misfire, record.next_run_at, chrono::Utc::now())
+            .unwrap_or(false)
 }
 
 /// What a later stage sees: its context and the outcomes of the children of

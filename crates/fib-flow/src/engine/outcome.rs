@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::workflow::Write;
 use super::Shared;
 use crate::config::{check_identifier, millis};
+use crate::cron::CronSchedule;
 use crate::error::{Error, Result};
 use crate::handler::check_duration;
 use crate::state::{plan_failure, FailureKind, TaskKind};
@@ -28,6 +29,8 @@ pub(crate) enum Outcome {
     Released,
     /// The attempt lost its task; there is nothing to write.
     Lost,
+    /// A cron task's missed occurrence was skipped (misfire policy).
+    Skipped,
 }
 
 /// What deciding a retry needs, taken from the row before it is consumed.
@@ -59,6 +62,8 @@ pub(crate) struct Attempt<'a> {
     pub(crate) retry: RetryInfo,
     /// The claimed row, when it could be read.
     pub(crate) record: Option<&'a TaskRecord>,
+    /// A cron task's schedule.
+    pub(crate) schedule: Option<CronSchedule>,
 }
 
 /// The write recording `outcome`, or `None` when there is nothing to write
@@ -69,6 +74,10 @@ pub(crate) fn to_write(shared: &Shared, attempt: &Attempt<'_>, outcome: Outcome)
     let write = match outcome {
         Outcome::Lost => return None,
         Outcome::Released => TaskSetStatusParams::released(id, fence).into(),
+        Outcome::Skipped => match rearm(attempt, None) {
+            Ok(change) => change.into(),
+            Err(error) => failure(attempt, FailureKind::Error, error.to_string()).into(),
+        },
         Outcome::Failed { kind, error } => {
             tracing::info!(%error, ?kind, "attempt failed");
             failure(attempt, kind, error).into()
@@ -99,10 +108,18 @@ fn step_write(shared: &Shared, attempt: &Attempt<'_>, step: Step) -> Result<Writ
                     })?;
                 Ok(TaskSetStatusParams::completed(id, fence, text).into())
             }
-            kind => Err(Error::invalid(
-                "kind",
-                format!("tasks of kind {kind:?} cannot be completed by this build"),
-            )),
+            Some(TaskKind::Cron) => {
+                let text =
+                    serde_json::to_string(&value).map_err(|source| Error::Serialization {
+                        field: "result",
+                        source,
+                    })?;
+                Ok(rearm(attempt, Some(text))?.into())
+            }
+            None => Err(Error::Corrupt {
+                column: "kind",
+                reason: "unknown task kind".into(),
+            }),
         },
         Step::Children(children) => children_write(shared, attempt, children),
         Step::Suspend(Suspension { reason, context }) => {
@@ -207,6 +224,22 @@ fn child_insert(
         cron_expr: None,
         parent: Some(link),
     })
+}
+
+/// A cron task's cycle ends: back to `pending` at its next occurrence
+/// strictly after now.
+fn rearm(attempt: &Attempt<'_>, result: Option<String>) -> Result<TaskSetStatusParams> {
+    let schedule = attempt
+        .schedule
+        .as_ref()
+        .ok_or_else(|| Error::invalid("cron_expr", "the cron task's schedule is missing"))?;
+    let next = schedule.next_after(chrono::Utc::now())?;
+    Ok(TaskSetStatusParams::rearmed(
+        attempt.id,
+        attempt.fence.clone(),
+        result,
+        next.timestamp_millis(),
+    ))
 }
 
 fn failure(attempt: &Attempt<'_>, kind: FailureKind, error: String) -> TaskSetStatusParams {

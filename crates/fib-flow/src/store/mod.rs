@@ -78,6 +78,21 @@ pub trait Store: Send + Sync + 'static {
     /// The database's current time, in milliseconds since the epoch.
     async fn now_ms(&self) -> Result<i64>;
 
+    /// The schedule of a cron task (none for a missing task).
+    async fn task_cron_get(&self, id: i64) -> Result<Option<CronRow>>;
+
+    /// Changes a cron task's schedule or payload; returns whether the task
+    /// exists and is a cron task.
+    async fn task_cron_update(&self, params: &CronUpdateParams) -> Result<bool>;
+
+    /// Inserts a cron task, or, when a task with its `unique_key` exists,
+    /// updates that one's schedule and options (moving a pending row to the
+    /// new first occurrence when the schedule changed). Returns the id.
+    async fn task_cron_upsert(&self, params: &CronUpsertParams) -> Result<i64>;
+
+    /// Deletes one task; returns whether it existed.
+    async fn task_delete(&self, id: i64) -> Result<bool>;
+
     /// Claims up to `limit` due tasks in one transaction: per name at most
     /// that name's limit, ordered by priority (high first), then due time,
     /// then id. Claimed rows become `running` under `worker_id` with their

@@ -153,6 +153,8 @@ pub struct TaskSetStatusParams {
     /// Apply only while the task waits for no children (an explicit
     /// suspension, not a parent waiting on its stage).
     pub require_no_children: bool,
+    /// Whether `stage` goes back to 0 (a cron task starting a new cycle).
+    pub reset_stage: bool,
 }
 
 /// A parent starting to wait for a new stage of children.
@@ -183,6 +185,7 @@ impl TaskSetStatusParams {
             suspend_reason: (transition.allowed_from() == [TaskStatus::Suspended]).then_some(None),
             children: None,
             require_no_children: false,
+            reset_stage: false,
         }
     }
 
@@ -320,6 +323,30 @@ impl TaskSetStatusParams {
         }
     }
 
+    /// The running attempt of a cron task finished its cycle (or skipped a
+    /// missed occurrence): back to `pending` at `next_at`, stage 0, a fresh
+    /// retry budget, the result kept when given.
+    pub fn rearmed(id: i64, fence: Fence, result_json: Option<String>, next_at: i64) -> Self {
+        TaskSetStatusParams {
+            result: result_json,
+            next_run: NextRun::AtMs(next_at),
+            retry_count: Some(0),
+            reset_stage: true,
+            ..Self::base(id, Transition::Rearm, Some(fence))
+        }
+    }
+
+    /// An operator resumes a paused cron task: a new cycle at its next
+    /// occurrence, stage 0, a fresh retry budget.
+    pub fn resumed_cron(id: i64, next_at: i64) -> Self {
+        TaskSetStatusParams {
+            next_run: NextRun::AtMs(next_at),
+            retry_count: Some(0),
+            reset_stage: true,
+            ..Self::base(id, Transition::Resume, None)
+        }
+    }
+
     /// An operator cancels an unfinished task, or its ancestor failed.
     pub fn cancelled(id: i64, reason: String) -> Self {
         TaskSetStatusParams {
@@ -409,6 +436,41 @@ pub struct TaskListChildrenParams {
     pub parent_id: i64,
     /// The stage whose children are listed.
     pub parent_stage: i64,
+}
+
+/// Params of [`Store::task_cron_upsert`](super::Store::task_cron_upsert).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CronUpsertParams {
+    /// The row (kind cron, `cron_expr` set, `next_run` the first
+    /// occurrence as an absolute time).
+    pub task: TaskInsertParams,
+    /// IANA time zone of the schedule.
+    pub cron_tz: String,
+    /// Misfire policy name.
+    pub cron_misfire: String,
+    /// Caller-chosen key: a second upsert with the same key updates that
+    /// schedule instead of creating another.
+    pub unique_key: Option<String>,
+}
+
+/// Params of [`Store::task_cron_update`](super::Store::task_cron_update).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CronUpdateParams {
+    /// The cron task.
+    pub id: i64,
+    /// New expression.
+    pub cron_expr: Option<String>,
+    /// New time zone.
+    pub cron_tz: Option<String>,
+    /// New misfire policy name.
+    pub cron_misfire: Option<String>,
+    /// New payload (JSON text; `Some(None)` clears it).
+    pub payload: Option<Option<String>>,
+    /// The next occurrence under the new schedule, applied only to a row
+    /// whose status is in `rearm_from` (ms).
+    pub next_run_at: Option<i64>,
+    /// Statuses whose `next_run_at` follows the new schedule at once.
+    pub rearm_from: Vec<TaskStatus>,
 }
 
 /// Params of [`Store::task_stats`](super::Store::task_stats).

@@ -192,6 +192,17 @@ impl TryFrom<ChildRow> for ChildResult {
     }
 }
 
+/// The schedule of a cron task.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CronRow {
+    /// `cron_expr`
+    pub cron_expr: Option<String>,
+    /// `cron_tz`
+    pub cron_tz: Option<String>,
+    /// `cron_misfire`
+    pub cron_misfire: Option<String>,
+}
+
 /// A renewed lease: the task and the attempt that holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::FromRow)]
 pub struct TaskLease {

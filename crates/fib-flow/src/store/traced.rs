@@ -83,6 +83,25 @@ impl Store for Traced {
         self.run("now_ms", self.inner.now_ms()).await
     }
 
+    async fn task_cron_get(&self, id: i64) -> Result<Option<CronRow>> {
+        self.run("task_cron_get", self.inner.task_cron_get(id))
+            .await
+    }
+
+    async fn task_cron_update(&self, params: &CronUpdateParams) -> Result<bool> {
+        self.run("task_cron_update", self.inner.task_cron_update(params))
+            .await
+    }
+
+    async fn task_cron_upsert(&self, params: &CronUpsertParams) -> Result<i64> {
+        self.run("task_cron_upsert", self.inner.task_cron_upsert(params))
+            .await
+    }
+
+    async fn task_delete(&self, id: i64) -> Result<bool> {
+        self.run("task_delete", self.inner.task_delete(id)).await
+    }
+
     async fn task_claim_many(&self, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>> {
         self.run("task_claim_many", self.inner.task_claim_many(params))
             .await

@@ -37,6 +37,29 @@ pub struct MySqlStore {
 }
 
 impl MySqlStore {
+    async fn try_task_cron_upsert(&self, params: &CronUpsertParams) -> Result<i64> {
+        let task = &params.task;
+        let (_, at, _) = task.next_run.as_args();
+        let done = sqlx::query(include_str!("queries/task_cron_upsert.sql"))
+            .bind(&task.name)
+            .bind(task.kind.as_str())
+            .bind(TaskStatus::Pending.as_str())
+            .bind(i64::from(task.priority))
+            .bind(task.payload.as_deref())
+            .bind(task.tag.as_deref())
+            .bind(task.timeout_ms)
+            .bind(task.max_attempts)
+            .bind(task.retry_interval_ms)
+            .bind(task.cron_expr.as_deref())
+            .bind(&params.cron_tz)
+            .bind(&params.cron_misfire)
+            .bind(params.unique_key.as_deref())
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
+        inserted_id(done.last_insert_id())
+    }
+
     /// Connects (creating the configured database when missing).
     pub async fn connect(config: &Config) -> Result<Self> {
         let url = config.database_url.trim();
@@ -323,6 +346,41 @@ impl Store for MySqlStore {
             .await?)
     }
 
+    async fn task_cron_get(&self, id: i64) -> Result<Option<CronRow>> {
+        Ok(sqlx::query_as(include_str!("queries/task_cron_get.sql"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn task_cron_update(&self, params: &CronUpdateParams) -> Result<bool> {
+        let done = sqlx::query(include_str!("queries/task_cron_update.sql"))
+            .bind(params.next_run_at)
+            .bind(status_list(&params.rearm_from))
+            .bind(params.next_run_at)
+            .bind(params.cron_expr.as_deref())
+            .bind(params.cron_tz.as_deref())
+            .bind(params.cron_misfire.as_deref())
+            .bind(params.payload.is_some())
+            .bind(params.payload.clone().flatten())
+            .bind(params.id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn task_cron_upsert(&self, params: &CronUpsertParams) -> Result<i64> {
+        retry_deadlocks(|| self.try_task_cron_upsert(params)).await
+    }
+
+    async fn task_delete(&self, id: i64) -> Result<bool> {
+        let done = sqlx::query(include_str!("queries/task_delete.sql"))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn task_claim_many(&self, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>> {
         retry_deadlocks(|| self.try_task_claim_many(params)).await
     }
@@ -516,6 +574,7 @@ impl StoreTx for MySqlTx {
             .bind(change.retry_count)
             .bind(change.release_owner)
             .bind(change.advances_stage())
+            .bind(change.reset_stage)
             .bind(change.context.is_some())
             .bind(change.context.as_deref())
             .bind(change.suspend_reason.is_some())

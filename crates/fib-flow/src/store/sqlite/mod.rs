@@ -183,6 +183,61 @@ impl Store for SqliteStore {
         Ok(now_ms())
     }
 
+    async fn task_cron_get(&self, id: i64) -> Result<Option<CronRow>> {
+        Ok(sqlx::query_as(include_str!("queries/task_cron_get.sql"))
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?)
+    }
+
+    async fn task_cron_update(&self, params: &CronUpdateParams) -> Result<bool> {
+        let done = sqlx::query(include_str!("queries/task_cron_update.sql"))
+            .bind(params.id)
+            .bind(params.cron_expr.as_deref())
+            .bind(params.cron_tz.as_deref())
+            .bind(params.cron_misfire.as_deref())
+            .bind(params.payload.clone().flatten())
+            .bind(params.next_run_at)
+            .bind(status_list(&params.rearm_from))
+            .bind(params.payload.is_some())
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn task_cron_upsert(&self, params: &CronUpsertParams) -> Result<i64> {
+        let task = &params.task;
+        let now = now_ms();
+        Ok(
+            sqlx::query_scalar(include_str!("queries/task_cron_upsert.sql"))
+                .bind(&task.name)
+                .bind(task.kind.as_str())
+                .bind(TaskStatus::Pending.as_str())
+                .bind(task.priority)
+                .bind(task.payload.as_deref())
+                .bind(task.tag.as_deref())
+                .bind(task.timeout_ms)
+                .bind(task.max_attempts)
+                .bind(task.retry_interval_ms)
+                .bind(task.cron_expr.as_deref())
+                .bind(&params.cron_tz)
+                .bind(&params.cron_misfire)
+                .bind(params.unique_key.as_deref())
+                .bind(now)
+                .bind(next_run_ms(task.next_run, now).unwrap_or(now))
+                .fetch_one(&self.writer)
+                .await?,
+        )
+    }
+
+    async fn task_delete(&self, id: i64) -> Result<bool> {
+        let done = sqlx::query(include_str!("queries/task_delete.sql"))
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn task_claim_many(&self, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>> {
         if params.limit <= 0 || params.names.is_empty() {
             return Ok(Vec::new());
@@ -421,6 +476,7 @@ impl StoreTx for SqliteTx {
             .bind(children.map(|c| c.count))
             .bind(children.map(|c| c.on_failure.as_str()))
             .bind(change.require_no_children)
+            .bind(change.reset_stage)
             .fetch_optional(&mut *self.tx)
             .await?)
     }

@@ -1,0 +1,1 @@
+DELETE FROM fib_flow_tasks WHERE id = ?1
