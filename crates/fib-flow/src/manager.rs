@@ -289,8 +289,12 @@ impl TaskManager {
     ) -> Result<TaskId> {
         let params = self.insert_params(name, payload, options)?;
         let id = self.store()?.task_insert(&params).await?;
-        if matches!(params.next_run, NextRun::Keep | NextRun::AfterMs(0)) {
-            self.shared().wake.notify_one();
+        match params.next_run {
+            NextRun::Keep | NextRun::AfterMs(0) => self.shared().wake.notify_one(),
+            NextRun::AfterMs(delay) => self
+                .shared()
+                .note_due(chrono::Utc::now().timestamp_millis().saturating_add(delay)),
+            NextRun::AtMs(at) => self.shared().note_due(at),
         }
         Ok(TaskId(id))
     }
@@ -343,7 +347,9 @@ impl TaskManager {
             cron_misfire: options.misfire.as_str().to_owned(),
             unique_key: options.key,
         };
-        Ok(TaskId(self.store()?.task_cron_upsert(&params).await?))
+        let id = self.store()?.task_cron_upsert(&params).await?;
+        self.shared().note_due(first.timestamp_millis());
+        Ok(TaskId(id))
     }
 
     /// Changes a cron task's expression, time zone, misfire policy or
@@ -367,19 +373,20 @@ impl TaskManager {
             .payload
             .as_ref()
             .map(|value| (!value.is_null()).then(|| value.to_string()));
+        let next = schedule.next_after(chrono::Utc::now())?.timestamp_millis();
         let params = CronUpdateParams {
             id: id.get(),
             cron_expr: update.expr,
             cron_tz: update.time_zone.map(|_| schedule.time_zone().to_owned()),
             cron_misfire: update.misfire.map(|m| m.as_str().to_owned()),
             payload,
-            next_run_at: Some(schedule.next_after(chrono::Utc::now())?.timestamp_millis()),
+            next_run_at: Some(next),
             rearm_from: vec![TaskStatus::Pending],
         };
         if !store.task_cron_update(&params).await? {
             return Err(Error::NotFound { id });
         }
-        self.shared().wake.notify_one();
+        self.shared().note_due(next);
         Ok(())
     }
 

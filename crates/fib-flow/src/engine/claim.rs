@@ -38,7 +38,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         let woken = shared.wake.notified();
         let wait = match run_once(&shared).await {
             Ok(Claimed::Full(_)) => continue,
-            Ok(Claimed::Some(_)) | Ok(Claimed::NoCapacity) => shared.config.poll_interval,
+            Ok(Claimed::Some(_)) | Ok(Claimed::NoCapacity) => shared.idle_wait(),
             Err(error) => {
                 tracing::warn!(%error, "claiming tasks failed; retrying after the poll interval");
                 shared.config.poll_interval

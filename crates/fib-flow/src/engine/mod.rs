@@ -113,6 +113,9 @@ pub(crate) struct Shared {
     pub(crate) idle: Notify,
     /// Asks the heartbeat to check leases now (after a pause or delete).
     pub(crate) check_leases: Notify,
+    /// When tasks written by this process become due (retries, delayed
+    /// submits, cron runs), so the claim loop wakes on time.
+    pub(crate) due: Mutex<DueTimes>,
     /// Whether the manager is paused (no new claims).
     pub(crate) paused: watch::Sender<bool>,
     /// Stops claiming.
@@ -140,6 +143,7 @@ impl Shared {
             wake: Arc::new(Notify::new()),
             idle: Notify::new(),
             check_leases: Notify::new(),
+            due: Mutex::new(DueTimes::default()),
             paused: watch::channel(false).0,
             stop_claiming: CancellationToken::new(),
             stop_services: CancellationToken::new(),
@@ -171,13 +175,73 @@ impl Shared {
                 running.cancel_task(id);
             }
         }
+        if !effects.due.is_empty() {
+            let mut due = self.due.lock().unwrap_or_else(|e| e.into_inner());
+            for at in effects.due {
+                due.note(at);
+            }
+        }
         if effects.wake {
             self.wake.notify_one();
         }
     }
 
+    /// Notes that a task becomes due at `at_ms` and wakes the claim loop so
+    /// that it shortens its wait.
+    pub(crate) fn note_due(&self, at_ms: i64) {
+        self.due.lock().unwrap_or_else(|e| e.into_inner()).note(at_ms);
+        self.wake.notify_one();
+    }
+
+    /// How long the claim loop may wait: the poll interval, or less when a
+    /// task this process wrote becomes due sooner.
+    pub(crate) fn idle_wait(&self) -> Duration {
+        let now = chrono::Utc::now().timestamp_millis();
+        let poll = self.config.poll_interval;
+        match self.due.lock().unwrap_or_else(|e| e.into_inner()).next_after(now) {
+            // At least a few ms, so a time just past does not spin the loop.
+            Some(at) => poll.min(Duration::from_millis(u64::try_from(at - now).unwrap_or(0).max(10))),
+            None => poll,
+        }
+    }
+
     pub(crate) fn running_count(&self) -> usize {
         self.running().tasks.len()
+    }
+}
+
+/// Due times noted by this process, earliest first; bounded, since polling
+/// remains the fallback for anything forgotten.
+#[derive(Debug, Default)]
+pub(crate) struct DueTimes {
+    times: std::collections::BTreeSet<i64>,
+}
+
+impl DueTimes {
+    const MAX: usize = 4096;
+
+    fn note(&mut self, at_ms: i64) {
+        self.times.insert(at_ms);
+        while self.times.len() > Self::MAX {
+            self.times.pop_last();
+        }
+    }
+
+    /// How long a due time is kept after it passed: the database's clock
+    /// (PostgreSQL, MySQL) may run slightly behind this process's, so a
+    /// task may become due a moment after the local time says.
+    const SLACK_MS: i64 = 100;
+
+    /// The earliest due time not yet long past `now` (older ones are
+    /// dropped: the claim rounds since then took those tasks).
+    fn next_after(&mut self, now: i64) -> Option<i64> {
+        while let Some(&first) = self.times.first() {
+            if first > now - Self::SLACK_MS {
+                return Some(first);
+            }
+            self.times.pop_first();
+        }
+        None
     }
 }
 
@@ -261,6 +325,19 @@ mod tests {
             cancel: CancellationToken::new(),
             release: false,
         }
+    }
+
+    #[test]
+    fn due_times_give_the_earliest_time_still_ahead() {
+        let mut due = DueTimes::default();
+        assert_eq!(due.next_after(100), None);
+        due.note(300);
+        due.note(200);
+        due.note(50);
+        assert_eq!(due.next_after(100), Some(50), "just past: kept for a clock behind ours");
+        assert_eq!(due.next_after(200), Some(200), "50 is long past");
+        assert_eq!(due.next_after(350), Some(300));
+        assert_eq!(due.next_after(401), None);
     }
 
     #[test]

@@ -12,7 +12,7 @@
 use crate::error::Result;
 use crate::state::{plan_child_finished, ChildFailure, ParentPlan, TaskKind, TaskStatus};
 use crate::store::{
-    Store, StoreTx, TaskCancelChildrenParams, TaskChildFinishedParams, TaskInsertParams, TaskRef,
+    NextRun, Store, StoreTx, TaskCancelChildrenParams, TaskChildFinishedParams, TaskInsertParams, TaskRef,
     TaskSetStatusParams,
 };
 
@@ -40,6 +40,10 @@ pub(crate) struct Effects {
     /// Tasks cancelled because an ancestor failed or was cancelled; their
     /// attempts running here are stopped.
     pub(crate) cancelled: Vec<i64>,
+    /// Times (ms since the epoch) at which a task written here becomes due
+    /// (a retry, a cron task's next run): the claim loop wakes then rather
+    /// than at its next poll.
+    pub(crate) due: Vec<i64>,
 }
 
 /// Applies `writes` in one transaction of `store` and commits; returns,
@@ -71,6 +75,13 @@ pub(crate) async fn apply(
     }
     if !write.children.is_empty() || write.change.to() == TaskStatus::Pending {
         effects.wake = true;
+    }
+    match write.change.next_run {
+        NextRun::AfterMs(delay) if delay > 0 => {
+            effects.due.push(chrono::Utc::now().timestamp_millis().saturating_add(delay));
+        }
+        NextRun::AtMs(at) => effects.due.push(at),
+        _ => {}
     }
     if write.change.to() == TaskStatus::PermanentlyFailed {
         let reason = format!(
