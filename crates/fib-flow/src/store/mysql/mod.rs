@@ -581,6 +581,8 @@ impl StoreTx for MySqlTx {
             .bind(change.suspend_reason.clone().flatten())
             .bind(children.map(|c| c.count))
             .bind(children.map(|c| c.count))
+            .bind(change.finishes())
+            .bind(change.reset_stage)
             .bind(children.map(|c| c.on_failure.as_str()))
             .bind(change.id)
             .bind(status_list(change.from()))

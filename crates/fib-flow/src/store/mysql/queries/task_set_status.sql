@@ -17,7 +17,8 @@ SET fib_flow_tasks.status = ?,
     context = CASE WHEN ? THEN ? ELSE context END,
     suspend_reason = CASE WHEN ? THEN ? ELSE suspend_reason END,
     total_children = total_children + COALESCE(?, 0),
-    pending_children = COALESCE(?, pending_children),
+    -- A task that finishes or starts a new cycle waits for no children.
+    pending_children = COALESCE(?, CASE WHEN ? OR ? THEN 0 ELSE pending_children END),
     on_child_failure = COALESCE(?, on_child_failure)
 WHERE id = ?
   AND JSON_CONTAINS(?, JSON_QUOTE(fib_flow_tasks.status))

@@ -17,7 +17,8 @@ SET status = $1,
     stage = CASE WHEN $16 THEN stage + 1 WHEN $24 THEN 0 ELSE stage END,
     context = CASE WHEN $17 THEN $18::bytea ELSE context END,
     suspend_reason = CASE WHEN $19 THEN $20::text ELSE suspend_reason END,
-    pending_children = COALESCE($21::bigint, pending_children),
+    -- A task that finishes or starts a new cycle waits for no children.
+    pending_children = COALESCE($21::bigint, CASE WHEN $2 OR $24 THEN 0 ELSE pending_children END),
     total_children = total_children + COALESCE($21::bigint, 0),
     on_child_failure = COALESCE($22::text, on_child_failure)
 FROM clock

@@ -13,7 +13,8 @@ SET status = ?1,
     stage = CASE WHEN ?15 THEN stage + 1 WHEN ?23 THEN 0 ELSE stage END,
     context = CASE WHEN ?16 THEN ?17 ELSE context END,
     suspend_reason = CASE WHEN ?18 THEN ?19 ELSE suspend_reason END,
-    pending_children = COALESCE(?20, pending_children),
+    -- A task that finishes or starts a new cycle waits for no children.
+    pending_children = COALESCE(?20, CASE WHEN ?3 OR ?23 THEN 0 ELSE pending_children END),
     total_children = total_children + COALESCE(?20, 0),
     on_child_failure = COALESCE(?21, on_child_failure)
 WHERE id = ?11
