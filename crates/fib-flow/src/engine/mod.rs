@@ -189,7 +189,10 @@ impl Shared {
     /// Notes that a task becomes due at `at_ms` and wakes the claim loop so
     /// that it shortens its wait.
     pub(crate) fn note_due(&self, at_ms: i64) {
-        self.due.lock().unwrap_or_else(|e| e.into_inner()).note(at_ms);
+        self.due
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .note(at_ms);
         self.wake.notify_one();
     }
 
@@ -198,9 +201,16 @@ impl Shared {
     pub(crate) fn idle_wait(&self) -> Duration {
         let now = chrono::Utc::now().timestamp_millis();
         let poll = self.config.poll_interval;
-        match self.due.lock().unwrap_or_else(|e| e.into_inner()).next_after(now) {
+        match self
+            .due
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .next_after(now)
+        {
             // At least a few ms, so a time just past does not spin the loop.
-            Some(at) => poll.min(Duration::from_millis(u64::try_from(at - now).unwrap_or(0).max(10))),
+            Some(at) => poll.min(Duration::from_millis(
+                u64::try_from(at - now).unwrap_or(0).max(10),
+            )),
             None => poll,
         }
     }
@@ -334,7 +344,11 @@ mod tests {
         due.note(300);
         due.note(200);
         due.note(50);
-        assert_eq!(due.next_after(100), Some(50), "just past: kept for a clock behind ours");
+        assert_eq!(
+            due.next_after(100),
+            Some(50),
+            "just past: kept for a clock behind ours"
+        );
         assert_eq!(due.next_after(200), Some(200), "50 is long past");
         assert_eq!(due.next_after(350), Some(300));
         assert_eq!(due.next_after(401), None);

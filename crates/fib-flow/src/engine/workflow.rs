@@ -12,8 +12,8 @@
 use crate::error::Result;
 use crate::state::{plan_child_finished, ChildFailure, ParentPlan, TaskKind, TaskStatus};
 use crate::store::{
-    NextRun, Store, StoreTx, TaskCancelChildrenParams, TaskChildFinishedParams, TaskInsertParams, TaskRef,
-    TaskSetStatusParams,
+    NextRun, Store, StoreTx, TaskCancelChildrenParams, TaskChildFinishedParams, TaskInsertParams,
+    TaskRef, TaskSetStatusParams,
 };
 
 /// One status change and the children it creates.
@@ -78,7 +78,9 @@ pub(crate) async fn apply(
     }
     match write.change.next_run {
         NextRun::AfterMs(delay) if delay > 0 => {
-            effects.due.push(chrono::Utc::now().timestamp_millis().saturating_add(delay));
+            effects
+                .due
+                .push(chrono::Utc::now().timestamp_millis().saturating_add(delay));
         }
         NextRun::AtMs(at) => effects.due.push(at),
         _ => {}
