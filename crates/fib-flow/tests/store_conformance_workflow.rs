@@ -20,13 +20,14 @@ use std::time::Duration;
 use anyhow::{bail, ensure, Context};
 use fib_flow::state::{plan_failure, FailureKind, Transition};
 use fib_flow::store::{
-    self, ChildRow, ChildrenUpdate, ClaimName, Fence, NextRun, ParentLink, Store, StoreTx,
+    self, ChildRow, ChildrenUpdate, ClaimName, Fence, ParentLink, Store, StoreTx,
     TaskCancelChildrenParams, TaskChildFinishedParams, TaskClaimManyParams, TaskInsertParams,
     TaskListChildrenParams, TaskListParams, TaskRef, TaskRow, TaskSetStatusParams, WaitingParent,
     AWAITING_CHILDREN,
 };
 use fib_flow::{ChildFailure, TaskFilter, TaskId, TaskKind, TaskStatus};
 
+use common::store::{fence, get, raw_execute, task, within};
 use common::{wait_until, TestDb};
 
 // ---------------------------------------------------------------------------
@@ -35,23 +36,6 @@ use common::{wait_until, TestDb};
 
 /// The worker that fixtures claim with.
 const WORKER: &str = "worker-a";
-
-/// Insert params with plain values; override fields with `..task("name")`.
-fn task(name: &str) -> TaskInsertParams {
-    TaskInsertParams {
-        name: name.to_owned(),
-        kind: TaskKind::Async,
-        payload: Some(r#"{"n":1}"#.to_owned()),
-        priority: 0,
-        tag: None,
-        timeout_ms: 60_000,
-        max_attempts: 3,
-        retry_interval_ms: 0,
-        next_run: NextRun::Keep,
-        cron_expr: None,
-        parent: None,
-    }
-}
 
 /// A cron task's insert params.
 fn cron_task(name: &str) -> TaskInsertParams {
@@ -104,24 +88,6 @@ async fn claim_one(store: &dyn Store, name: &str, id: i64) -> anyhow::Result<Tas
 async fn claimed(store: &dyn Store, params: TaskInsertParams) -> anyhow::Result<TaskRow> {
     let id = store.task_insert(&params).await?;
     claim_one(store, &params.name, id).await
-}
-
-async fn get(store: &dyn Store, id: i64) -> anyhow::Result<TaskRow> {
-    store
-        .task_get(id)
-        .await?
-        .with_context(|| format!("task {id} is missing"))
-}
-
-/// The fence of a claimed row.
-fn fence(row: &TaskRow) -> anyhow::Result<Fence> {
-    Ok(Fence {
-        worker_id: row
-            .worker_id
-            .clone()
-            .with_context(|| format!("task {} has no owner", row.id))?,
-        attempt: row.attempt,
-    })
 }
 
 /// Applies one change in its own transaction and commits it.
@@ -295,15 +261,6 @@ async fn task_in(
     Ok(row)
 }
 
-/// Fails unless `lo <= value <= hi`.
-fn within(what: &str, value: i64, lo: i64, hi: i64) -> anyhow::Result<()> {
-    ensure!(
-        lo <= value && value <= hi,
-        "{what} = {value}, expected within [{lo}, {hi}]"
-    );
-    Ok(())
-}
-
 /// The ids of the rows `filter` lists, in listing order.
 async fn list(store: &dyn Store, filter: TaskFilter) -> anyhow::Result<Vec<i64>> {
     let rows = store
@@ -313,41 +270,6 @@ async fn list(store: &dyn Store, filter: TaskFilter) -> anyhow::Result<Vec<i64>>
         })
         .await?;
     Ok(rows.into_iter().map(|row| row.id).collect())
-}
-
-/// Runs one raw statement on the test's database, outside any store, with
-/// `{tasks}` replaced by the tasks table (schema-qualified on servers).
-/// `None` where the database is private to its store (`sqlite_memory`).
-/// Only for what no store method can do: checking the schema's own
-/// constraints.
-async fn raw_execute(db: &TestDb, sql: &str) -> anyhow::Result<Option<Result<u64, sqlx::Error>>> {
-    use sqlx::Connection;
-    let schema = db.schema.as_deref().unwrap_or_default();
-    let done = match db.backend {
-        "sqlite_file" => {
-            let sql = sql.replace("{tasks}", "fib_flow_tasks");
-            let mut conn = sqlx::SqliteConnection::connect(&db.url).await?;
-            let done = sqlx::query(&sql).execute(&mut conn).await;
-            conn.close().await?;
-            done.map(|d| d.rows_affected())
-        }
-        "postgres" => {
-            let sql = sql.replace("{tasks}", &format!("\"{schema}\".fib_flow_tasks"));
-            let mut conn = sqlx::PgConnection::connect(&db.url).await?;
-            let done = sqlx::query(&sql).execute(&mut conn).await;
-            conn.close().await?;
-            done.map(|d| d.rows_affected())
-        }
-        "mysql" => {
-            let sql = sql.replace("{tasks}", &format!("`{schema}`.fib_flow_tasks"));
-            let mut conn = sqlx::MySqlConnection::connect(&db.url).await?;
-            let done = sqlx::query(&sql).execute(&mut conn).await;
-            conn.close().await?;
-            done.map(|d| d.rows_affected())
-        }
-        _ => return Ok(None),
-    };
-    Ok(Some(done))
 }
 
 /// How many transactions on this test's tasks table wait for a row lock

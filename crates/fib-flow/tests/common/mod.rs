@@ -3,6 +3,8 @@
 //! body into one test per backend.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod store;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -463,4 +465,57 @@ impl TestDb {
         store.migrate().await.expect("migrate store");
         store
     }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers for the workflow and suspension suites.
+
+/// Gates by name, created closed on first use: each handler waits on the
+/// gate of its own key (say, its payload), so a test releases tasks one by
+/// one.
+#[derive(Clone, Default)]
+pub struct Gates {
+    gates: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Gate>>>,
+}
+
+impl Gates {
+    /// No gates yet (all closed).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The gate named `key`.
+    pub fn get(&self, key: &str) -> Gate {
+        self.gates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// Completes once the gate named `key` is open.
+    pub async fn wait(&self, key: &str) {
+        self.get(key).wait().await
+    }
+
+    /// Opens the gate named `key`.
+    pub fn open(&self, key: &str) {
+        self.get(key).open()
+    }
+}
+
+/// Waits until `manager` sees exactly `n` tasks matching `filter`; returns
+/// them.
+pub async fn wait_for_tasks(
+    manager: &TaskManager,
+    what: &str,
+    filter: fib_flow::TaskFilter,
+    n: usize,
+) -> Vec<TaskRecord> {
+    wait_until(what, || async {
+        let rows = manager.get_tasks(filter.clone()).await.expect("get_tasks");
+        (rows.len() == n).then_some(rows)
+    })
+    .await
 }

@@ -1,0 +1,91 @@
+//! Fixtures shared by the store conformance suites: plain insert params,
+//! reading rows back, fences, raw SQL on the test database, and clock
+//! bounds.
+
+use anyhow::{ensure, Context};
+use fib_flow::store::{Fence, NextRun, Store, TaskInsertParams, TaskRow};
+use fib_flow::TaskKind;
+
+use super::TestDb;
+
+/// Insert params with plain values; override fields with `..task("name")`.
+pub fn task(name: &str) -> TaskInsertParams {
+    TaskInsertParams {
+        name: name.to_owned(),
+        kind: TaskKind::Async,
+        payload: Some(r#"{"n":1}"#.to_owned()),
+        priority: 0,
+        tag: None,
+        timeout_ms: 60_000,
+        max_attempts: 3,
+        retry_interval_ms: 0,
+        next_run: NextRun::Keep,
+        cron_expr: None,
+        parent: None,
+    }
+}
+
+pub async fn get(store: &dyn Store, id: i64) -> anyhow::Result<TaskRow> {
+    store
+        .task_get(id)
+        .await?
+        .with_context(|| format!("task {id} is missing"))
+}
+
+/// The fence of a claimed row.
+pub fn fence(row: &TaskRow) -> anyhow::Result<Fence> {
+    Ok(Fence {
+        worker_id: row
+            .worker_id
+            .clone()
+            .with_context(|| format!("task {} has no owner", row.id))?,
+        attempt: row.attempt,
+    })
+}
+
+/// Runs one raw statement on the test's database, outside any store, with
+/// `{tasks}` replaced by the tasks table (schema-qualified on servers).
+/// `None` where the database is private to its store (`sqlite_memory`).
+/// Only for what no store method can do: bypassing the store to check the
+/// schema's own constraints, or entering a status no transition enters yet.
+pub async fn raw_execute(
+    db: &TestDb,
+    sql: &str,
+) -> anyhow::Result<Option<Result<u64, sqlx::Error>>> {
+    use sqlx::Connection;
+    let schema = db.schema.as_deref().unwrap_or_default();
+    let done = match db.backend {
+        "sqlite_file" => {
+            let sql = sql.replace("{tasks}", "fib_flow_tasks");
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await?;
+            let done = sqlx::query(&sql).execute(&mut conn).await;
+            conn.close().await?;
+            done.map(|d| d.rows_affected())
+        }
+        "postgres" => {
+            let sql = sql.replace("{tasks}", &format!("\"{schema}\".fib_flow_tasks"));
+            let mut conn = sqlx::PgConnection::connect(&db.url).await?;
+            let done = sqlx::query(&sql).execute(&mut conn).await;
+            conn.close().await?;
+            done.map(|d| d.rows_affected())
+        }
+        "mysql" => {
+            let sql = sql.replace("{tasks}", &format!("`{schema}`.fib_flow_tasks"));
+            let mut conn = sqlx::MySqlConnection::connect(&db.url).await?;
+            let done = sqlx::query(&sql).execute(&mut conn).await;
+            conn.close().await?;
+            done.map(|d| d.rows_affected())
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(done))
+}
+
+/// Fails unless `lo <= value <= hi`.
+pub fn within(what: &str, value: i64, lo: i64, hi: i64) -> anyhow::Result<()> {
+    ensure!(
+        lo <= value && value <= hi,
+        "{what} = {value}, expected within [{lo}, {hi}]"
+    );
+    Ok(())
+}
