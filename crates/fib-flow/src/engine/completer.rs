@@ -93,6 +93,13 @@ fn take_batch(inbox: &mut Inbox, first: Option<Pending>) -> Option<Vec<Pending>>
 }
 
 async fn write_batch(shared: &Shared, batch: Vec<Pending>) {
+    if !shared.store.caps().single_writer {
+        // Row locks and concurrent writers: one transaction per outcome,
+        // written side by side (see StoreCaps::single_writer).
+        futures::future::join_all(batch.into_iter().map(|pending| write_one(shared, pending)))
+            .await;
+        return;
+    }
     let (writes, waiting): (Vec<_>, Vec<_>) = batch.into_iter().map(|p| (p.write, p.done)).unzip();
     tracing::trace!(outcomes = writes.len(), "writing a batch of outcomes");
     match write_with_retries(shared, &writes).await {
@@ -123,6 +130,15 @@ async fn write_batch(shared: &Shared, batch: Vec<Pending>) {
             }
         }
     }
+}
+
+/// Writes one outcome in its own transaction (with retries) and replies.
+async fn write_one(shared: &Shared, pending: Pending) {
+    let result = write_with_retries(shared, std::slice::from_ref(&pending.write)).await;
+    let _ = pending.done.send(result.map(|(applied, effects)| {
+        shared.after_commit(effects);
+        applied.first().copied().unwrap_or(false)
+    }));
 }
 
 /// Writes a batch in one transaction, trying again on database errors (a

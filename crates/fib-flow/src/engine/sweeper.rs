@@ -43,7 +43,7 @@ pub(crate) async fn run_once(shared: &Shared) -> Result<usize> {
     }
     let writes: Vec<Write> = expired
         .iter()
-        .map(|task| expiry_change(task).into())
+        .map(|task| expiry_change(task, params.heartbeat_timeout_ms).into())
         .collect();
     let (applied, effects) = workflow::apply_all(shared.store.as_ref(), &writes).await?;
     shared.after_commit(effects);
@@ -67,7 +67,7 @@ pub(crate) async fn run_once(shared: &Shared) -> Result<usize> {
     Ok(count)
 }
 
-fn expiry_change(task: &ExpiredTask) -> TaskSetStatusParams {
+fn expiry_change(task: &ExpiredTask, heartbeat_timeout_ms: i64) -> TaskSetStatusParams {
     let plan = plan_failure(
         task.kind.parse().unwrap_or(TaskKind::Async),
         FailureKind::Timeout,
@@ -84,7 +84,10 @@ fn expiry_change(task: &ExpiredTask) -> TaskSetStatusParams {
         worker_id: task.worker_id.clone(),
         attempt: task.attempt,
     };
-    TaskSetStatusParams::failed(task.id, fence, &plan, error.to_owned())
+    TaskSetStatusParams {
+        require_expired_ms: Some(heartbeat_timeout_ms),
+        ..TaskSetStatusParams::failed(task.id, fence, &plan, error.to_owned())
+    }
 }
 
 #[cfg(test)]
@@ -108,7 +111,7 @@ mod tests {
 
     #[test]
     fn an_expired_task_with_attempts_left_gets_a_timeout_retry_fenced_by_its_attempt() {
-        let change = expiry_change(&expired(0, 3));
+        let change = expiry_change(&expired(0, 3), 5_000);
         assert_eq!(change.transition, Transition::TimeoutRetry);
         assert_eq!(change.retry_count, Some(1));
         assert_eq!(
@@ -119,12 +122,17 @@ mod tests {
             })
         );
         assert_eq!(change.next_run, crate::store::NextRun::AfterMs(250));
+        assert_eq!(
+            change.require_expired_ms,
+            Some(5_000),
+            "the lease is re-checked"
+        );
     }
 
     #[test]
     fn an_expired_task_on_its_last_attempt_is_exhausted() {
         assert_eq!(
-            expiry_change(&expired(2, 3)).transition,
+            expiry_change(&expired(2, 3), 5_000).transition,
             Transition::Exhaust
         );
     }

@@ -46,9 +46,30 @@ pub(crate) struct Effects {
     pub(crate) due: Vec<i64>,
 }
 
-/// Applies `writes` in one transaction of `store` and commits; returns,
+/// Applies `writes` and commits; returns,
 /// per write, whether it applied, and what to do now that it committed.
+///
+/// On a backend with row locks and concurrent writers each write gets its
+/// own transaction (see [`StoreCaps::single_writer`](crate::store::StoreCaps)),
+/// committed one after the other.
 pub(crate) async fn apply_all(store: &dyn Store, writes: &[Write]) -> Result<(Vec<bool>, Effects)> {
+    if store.caps().single_writer || writes.len() <= 1 {
+        return apply_in_one_transaction(store, writes).await;
+    }
+    let mut effects = Effects::default();
+    let mut applied = Vec::with_capacity(writes.len());
+    for write in writes {
+        let (one, more) = apply_in_one_transaction(store, std::slice::from_ref(write)).await?;
+        applied.extend(one);
+        effects.merge(more);
+    }
+    Ok((applied, effects))
+}
+
+async fn apply_in_one_transaction(
+    store: &dyn Store,
+    writes: &[Write],
+) -> Result<(Vec<bool>, Effects)> {
     let mut tx = store.begin().await?;
     let mut effects = Effects::default();
     let mut applied = Vec::with_capacity(writes.len());
@@ -57,6 +78,14 @@ pub(crate) async fn apply_all(store: &dyn Store, writes: &[Write]) -> Result<(Ve
     }
     tx.commit().await?;
     Ok((applied, effects))
+}
+
+impl Effects {
+    fn merge(&mut self, other: Effects) {
+        self.wake |= other.wake;
+        self.cancelled.extend(other.cancelled);
+        self.due.extend(other.due);
+    }
 }
 
 /// Applies `write` in `tx`; returns whether its change applied (false: the

@@ -44,6 +44,13 @@ pub struct StoreCaps {
     pub listen_notify: bool,
     /// Whether claims skip rows locked by other transactions.
     pub skip_locked: bool,
+    /// Whether all writes are serialised (SQLite: one writer at a time), so
+    /// many changes can share one transaction without two transactions ever
+    /// waiting on each other's rows. With row locks and concurrent writers
+    /// (PostgreSQL, MySQL) each change gets its own short transaction
+    /// instead: two transactions locking children and parents in different
+    /// orders would deadlock.
+    pub single_writer: bool,
 }
 
 /// The operations the engine needs from a database. See the module docs:

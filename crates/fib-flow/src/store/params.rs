@@ -155,6 +155,10 @@ pub struct TaskSetStatusParams {
     pub require_no_children: bool,
     /// Whether `stage` goes back to 0 (a cron task starting a new cycle).
     pub reset_stage: bool,
+    /// Apply only while the lease is still expired under this heartbeat
+    /// timeout (ms): an expiry decided on a read must not undo a heartbeat
+    /// that renewed the lease since.
+    pub require_expired_ms: Option<i64>,
 }
 
 /// A parent starting to wait for a new stage of children.
@@ -186,6 +190,7 @@ impl TaskSetStatusParams {
             children: None,
             require_no_children: false,
             reset_stage: false,
+            require_expired_ms: None,
         }
     }
 

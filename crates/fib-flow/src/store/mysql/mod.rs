@@ -267,6 +267,7 @@ impl Store for MySqlStore {
             backend: "mysql",
             listen_notify: false,
             skip_locked: true,
+            single_writer: false,
         }
     }
 
@@ -590,6 +591,9 @@ impl StoreTx for MySqlTx {
             .bind(fence_worker)
             .bind(change.fence.as_ref().map(|f| f.attempt))
             .bind(change.require_no_children)
+            .bind(change.require_expired_ms)
+            .bind(change.require_expired_ms)
+            .bind(change.require_expired_ms)
             .execute(&mut *self.tx)
             .await?;
         if done.rows_affected() != 1 {

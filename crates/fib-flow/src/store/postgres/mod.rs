@@ -96,6 +96,7 @@ impl Store for PgStore {
             backend: "postgres",
             listen_notify: true,
             skip_locked: true,
+            single_writer: false,
         }
     }
 
@@ -449,6 +450,7 @@ impl StoreTx for PgTx {
             .bind(children.map(|c| c.on_failure.as_str()))
             .bind(change.require_no_children)
             .bind(change.reset_stage)
+            .bind(change.require_expired_ms)
             .fetch_optional(&mut *self.tx)
             .await?;
         if applied.is_some() && change.to() == TaskStatus::Pending {

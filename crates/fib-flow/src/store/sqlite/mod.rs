@@ -119,6 +119,7 @@ impl Store for SqliteStore {
             backend: "sqlite",
             listen_notify: false,
             skip_locked: false,
+            single_writer: true,
         }
     }
 
@@ -477,6 +478,7 @@ impl StoreTx for SqliteTx {
             .bind(children.map(|c| c.on_failure.as_str()))
             .bind(change.require_no_children)
             .bind(change.reset_stage)
+            .bind(change.require_expired_ms)
             .fetch_optional(&mut *self.tx)
             .await?)
     }

@@ -24,3 +24,4 @@ WHERE id = ?
   AND JSON_CONTAINS(?, JSON_QUOTE(fib_flow_tasks.status))
   AND (? IS NULL OR (worker_id = ? AND attempt = ?))
   AND (NOT ? OR pending_children = 0)
+  AND (? IS NULL OR last_active_at < clock.now - ? OR started_at + timeout_ms + ? < clock.now)

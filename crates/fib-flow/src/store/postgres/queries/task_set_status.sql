@@ -26,4 +26,5 @@ WHERE id = $12
   AND status = ANY($13)
   AND ($14::text IS NULL OR (worker_id = $14 AND attempt = $15::bigint))
   AND (NOT $23 OR pending_children = 0)
+  AND ($25::bigint IS NULL OR last_active_at < clock.now - $25 OR started_at + timeout_ms + $25 < clock.now)
 RETURNING id, name, kind, status, parent_id, parent_stage, error

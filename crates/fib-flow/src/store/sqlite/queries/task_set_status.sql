@@ -1,6 +1,7 @@
 -- One guarded status change. ?12 is a JSON array of allowed source statuses;
 -- ?13/?14 are the optional fence (worker id and attempt number); ?22 refuses
--- a parent still waiting for children. Returns the task when it applied.
+-- a parent still waiting for children; ?24 re-checks an expired lease.
+-- Returns the task when it applied.
 UPDATE fib_flow_tasks
 SET status = ?1,
     last_active_at = ?2,
@@ -21,4 +22,5 @@ WHERE id = ?11
   AND status IN (SELECT value FROM json_each(?12))
   AND (?13 IS NULL OR (worker_id = ?13 AND attempt = ?14))
   AND (NOT ?22 OR pending_children = 0)
+  AND (?24 IS NULL OR last_active_at < ?2 - ?24 OR started_at + timeout_ms + ?24 < ?2)
 RETURNING id, name, kind, status, parent_id, parent_stage, error
