@@ -97,6 +97,7 @@ pub(crate) async fn run_once(shared: &Arc<Shared>) -> Result<Claimed> {
                 name: row.name.clone(),
                 cancel: cancel.clone(),
                 release: false,
+                finishing: false,
             },
         );
         // The execution owns the slot from here and frees it when done.

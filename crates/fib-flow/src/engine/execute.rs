@@ -37,6 +37,10 @@ pub(crate) async fn run(shared: Arc<Shared>, row: TaskRow, cancel: CancellationT
             Ok(record) if record.kind == TaskKind::Cron => Some(load_schedule(&shared, record).await),
             _ => None,
         };
+        let schedule_at_claim = match &schedule {
+            Some(Ok((schedule, _))) => Some(schedule.clone()),
+            _ => None,
+        };
         let outcome = match (&record, &schedule) {
             (Err(error), _) => Outcome::Failed {
                 kind: FailureKind::Error,
@@ -52,13 +56,27 @@ pub(crate) async fn run(shared: Arc<Shared>, row: TaskRow, cancel: CancellationT
             }
             (Ok(record), _) => attempt(&shared, record.clone(), lease, &cancel).await,
         };
+        // The re-arm follows the schedule as it is now: update_cron may
+        // have changed it while the handler ran.
+        let schedule = match (&record, schedule) {
+            (Ok(record), Some(_)) => match load_schedule(&shared, record).await {
+                Ok((schedule, _)) => Some(schedule),
+                Err(error) => {
+                    tracing::warn!(%error, "could not re-read the cron schedule; using the one claimed with");
+                    None
+                }
+            },
+            _ => None,
+        }
+        .or_else(|| schedule_at_claim.clone());
         let attempt = Attempt {
             id,
             fence,
             retry,
             record: record.as_ref().ok(),
-            schedule: schedule.and_then(|s| s.ok()).map(|(schedule, _)| schedule),
+            schedule,
         };
+        shared.running().finishing(lease);
         if let Err(error) = record_outcome(&shared, &attempt, outcome).await {
             // The row stays running; its lease lapses and the sweeper
             // schedules the retry.

@@ -28,7 +28,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
 pub(crate) async fn run_once(shared: &Shared) -> Result<usize> {
     // Snapshot before the write: every attempt in it was claimed (and
     // committed) before the heartbeat ran, so a missing lease means lost.
-    let held: Vec<TaskLease> = shared.running().tasks.keys().copied().collect();
+    let held: Vec<TaskLease> = shared.running().executing();
     if held.is_empty() {
         return Ok(0);
     }
@@ -49,8 +49,9 @@ pub(crate) async fn run_once(shared: &Shared) -> Result<usize> {
     let mut running = shared.running();
     let mut stopped = 0;
     for lease in lost {
-        // An attempt that finished meanwhile has left the set.
-        if running.cancel_attempt(lease, false) {
+        // An attempt that finished meanwhile is finishing or gone.
+        let executing = running.get(lease).is_some_and(|task| !task.finishing);
+        if executing && running.cancel_attempt(lease, false) {
             tracing::warn!(
                 id = lease.id,
                 attempt = lease.attempt,

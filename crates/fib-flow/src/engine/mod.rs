@@ -35,6 +35,9 @@ pub(crate) struct RunningTask {
     /// Set before `cancel` when the manager stops: the execution gives the
     /// task back to `pending` instead of leaving it.
     pub(crate) release: bool,
+    /// The attempt is over and its outcome is being written: the heartbeat
+    /// neither renews it nor calls it lost.
+    pub(crate) finishing: bool,
 }
 
 /// The in-process bookkeeping of running attempts, keyed by task id *and*
@@ -89,6 +92,22 @@ impl RunningSet {
             }
             None => false,
         }
+    }
+
+    /// Marks an attempt as over (its outcome is being written).
+    pub(crate) fn finishing(&mut self, lease: TaskLease) {
+        if let Some(task) = self.tasks.get_mut(&lease) {
+            task.finishing = true;
+        }
+    }
+
+    /// The attempts still executing (not finishing).
+    pub(crate) fn executing(&self) -> Vec<TaskLease> {
+        self.tasks
+            .iter()
+            .filter(|(_, task)| !task.finishing)
+            .map(|(&lease, _)| lease)
+            .collect()
     }
 
     /// Tells every attempt of task `id` running here to stop.
@@ -334,6 +353,7 @@ mod tests {
             name: name.into(),
             cancel: CancellationToken::new(),
             release: false,
+            finishing: false,
         }
     }
 
