@@ -154,6 +154,9 @@ pub struct TaskRecord {
     pub error: Option<String>,
     /// Workflow stage counter (0 for a plain task).
     pub stage: i64,
+    /// Cycles a cron task has completed (0 for an async task); a cron
+    /// workflow's children belong to the cycle they were created in.
+    pub cycle: i64,
     /// Total run time allowed to one attempt.
     pub timeout: Duration,
     /// Retries scheduled so far.

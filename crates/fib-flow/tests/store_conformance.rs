@@ -336,6 +336,7 @@ backend_test! {
             result: None,
             error: None,
             stage: 0,
+            cycle: 0,
             timeout_ms: 1_500,
             retry_count: 0,
             max_attempts: 5,

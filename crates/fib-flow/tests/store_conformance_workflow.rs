@@ -53,6 +53,7 @@ fn link(parent: &TaskRow) -> ParentLink {
         root_id: parent.root_id.unwrap_or(parent.id),
         parent_id: parent.id,
         parent_stage: parent.stage,
+        parent_cycle: parent.cycle,
     }
 }
 
@@ -108,6 +109,7 @@ fn task_ref(row: &TaskRow, status: &str, error: Option<&str>) -> TaskRef {
         status: status.to_owned(),
         parent_id: row.parent_id,
         parent_stage: row.parent_stage,
+        parent_cycle: row.parent_stage.map(|_| 0),
         error: error.map(str::to_owned),
     }
 }
@@ -152,6 +154,7 @@ async fn child_finished(
         .task_child_finished(&TaskChildFinishedParams {
             parent_id,
             parent_stage,
+            parent_cycle: 0,
         })
         .await?;
     tx.commit().await?;
@@ -170,6 +173,7 @@ async fn peek_waiting(
         .task_child_finished(&TaskChildFinishedParams {
             parent_id,
             parent_stage,
+            parent_cycle: 0,
         })
         .await?;
     drop(tx);
@@ -358,6 +362,7 @@ backend_test! {
                 status: "permanently_failed".into(),
                 parent_id: None,
                 parent_stage: None,
+                parent_cycle: None,
                 error: Some("stop".into()),
             })
         );
@@ -369,6 +374,7 @@ backend_test! {
             status: status.into(),
             parent_id: None,
             parent_stage: None,
+            parent_cycle: None,
             error: None,
         };
         assert_eq!(apply(&*store, TaskSetStatusParams::paused(cron)).await?, Some(cron_ref("paused")));
@@ -835,6 +841,7 @@ backend_test! {
             TaskRow {
                 status: "pending".into(),
                 stage: 0,
+                cycle: paused.cycle + 1,
                 pending_children: 0,
                 retry_count: 0,
                 next_run_at: next_at,
@@ -863,6 +870,7 @@ backend_test! {
             TaskRow {
                 status: "pending".into(),
                 stage: 0,
+                cycle: row.cycle + 1,
                 pending_children: 0,
                 retry_count: 0,
                 result: Some(r#"{"ok":1}"#.into()),
@@ -938,7 +946,7 @@ backend_test! {
         let root_row = get(&*store, root).await?;
         assert_eq!((root_row.root_id, root_row.parent_id, root_row.parent_stage), (None, None, None));
 
-        let link = ParentLink { root_id: root, parent_id: mid, parent_stage: 3 };
+        let link = ParentLink { root_id: root, parent_id: mid, parent_stage: 3, parent_cycle: 0 };
         let params = TaskInsertParams { parent: Some(link), tag: Some("t".into()), priority: 4, ..task("child") };
         let before = store.now_ms().await?;
         let mut tx = store.begin().await?;
@@ -961,6 +969,7 @@ backend_test! {
                 result: None,
                 error: None,
                 stage: 0,
+                cycle: 0,
                 timeout_ms: 60_000,
                 retry_count: 0,
                 max_attempts: 3,
@@ -1232,7 +1241,7 @@ backend_test! {
 
         let children = |parent_id: i64, parent_stage: i64| {
             let store = store.clone();
-            async move { store.task_list_children(&TaskListChildrenParams { parent_id, parent_stage }).await }
+            async move { store.task_list_children(&TaskListChildrenParams { parent_id, parent_stage, parent_cycle: 0 }).await }
         };
         let row = |id: i64, name: &str, status: &str, result: Option<&str>, error: Option<&str>| ChildRow {
             id,
@@ -1461,7 +1470,7 @@ backend_test! {
         for round in 0..ROUNDS {
             let parent = claimed(&*first, task("parent")).await?;
             await_children(&*first, &parent, &["c1", "c2"], ChildFailure::FailParent, None).await?;
-            let params = TaskChildFinishedParams { parent_id: parent.id, parent_stage: 0 };
+            let params = TaskChildFinishedParams { parent_id: parent.id, parent_stage: 0, parent_cycle: 0 };
             let (one, two) = if server && round % 2 == 0 {
                 // Both transactions open; the first counts and holds the
                 // row; the second must wait for it before counting.
@@ -1546,7 +1555,7 @@ backend_test! {
             insert(", on_child_failure", ", 'fail_parent'"),
             insert(", on_child_failure", ", 'resume'"),
             insert(", on_child_failure", ", NULL"),
-            insert(", root_id, parent_id, parent_stage", ", 1, 1, 0"),
+            insert(", root_id, parent_id, parent_stage, parent_cycle", ", 1, 1, 0, 0"),
             insert(", pending_children, total_children", ", 2, 3"),
         ] {
             assert_eq!(raw_execute(&db, &sql).await?.context("raw SQL")??, 1, "{sql}");
@@ -1558,6 +1567,7 @@ backend_test! {
             ("child_failure_valid", insert(", on_child_failure", ", 'FAIL_PARENT'")),
             ("child_has_parent_stage", insert(", parent_id", ", 1")),
             ("child_has_parent_stage", insert(", root_id, parent_id", ", 1, 1")),
+            ("child_has_parent_stage", insert(", root_id, parent_id, parent_stage", ", 1, 1, 0")),
             ("counts_non_negative", insert(", pending_children", ", -1")),
             ("counts_non_negative", insert(", total_children", ", -1")),
             // Updates into an invalid state are refused too.

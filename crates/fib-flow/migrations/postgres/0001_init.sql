@@ -13,6 +13,7 @@ CREATE TABLE fib_flow_tasks (
     result             TEXT,
     error              TEXT,
     stage              BIGINT  NOT NULL DEFAULT 0,
+    cycle              BIGINT  NOT NULL DEFAULT 0,
     timeout_ms         BIGINT  NOT NULL,
     retry_count        BIGINT  NOT NULL DEFAULT 0,
     max_attempts       BIGINT  NOT NULL,
@@ -24,6 +25,7 @@ CREATE TABLE fib_flow_tasks (
     root_id            BIGINT,
     parent_id          BIGINT,
     parent_stage       BIGINT,
+    parent_cycle       BIGINT,
     parent_notified_at BIGINT,
     on_child_failure   TEXT,
     total_children     BIGINT  NOT NULL DEFAULT 0,
@@ -56,7 +58,8 @@ CREATE TABLE fib_flow_tasks (
     CONSTRAINT child_failure_valid CHECK (on_child_failure IN ('fail_parent', 'resume')),
     CONSTRAINT misfire_valid CHECK (cron_misfire IN ('run_once', 'skip')),
     CONSTRAINT cron_has_expr CHECK (kind <> 'cron' OR cron_expr IS NOT NULL),
-    CONSTRAINT child_has_parent_stage CHECK (parent_id IS NULL OR parent_stage IS NOT NULL)
+    CONSTRAINT child_has_parent_stage CHECK
+        (parent_id IS NULL OR (parent_stage IS NOT NULL AND parent_cycle IS NOT NULL))
 );
 
 -- The claim: per name, due rows in priority / due time / id order. The
@@ -70,7 +73,7 @@ CREATE INDEX idx_fib_flow_tasks_stats ON fib_flow_tasks (tag, name, status);
 CREATE INDEX idx_fib_flow_tasks_status ON fib_flow_tasks (status, name);
 CREATE INDEX idx_fib_flow_tasks_created ON fib_flow_tasks (created_at, id);
 -- Children of a task, per stage (child results, cascading cancels).
-CREATE INDEX idx_fib_flow_tasks_parent ON fib_flow_tasks (parent_id, parent_stage, id) WHERE parent_id IS NOT NULL;
+CREATE INDEX idx_fib_flow_tasks_parent ON fib_flow_tasks (parent_id, parent_cycle, parent_stage, id) WHERE parent_id IS NOT NULL;
 CREATE INDEX idx_fib_flow_tasks_root ON fib_flow_tasks (root_id, created_at) WHERE root_id IS NOT NULL;
 
 -- Idempotent cron upserts: one schedule per caller-chosen key.
@@ -79,7 +82,7 @@ CREATE UNIQUE INDEX idx_fib_flow_tasks_unique_key ON fib_flow_tasks (unique_key)
 
 -- Every column but the context blob: what listing queries read.
 CREATE VIEW fib_flow_task_records AS
-SELECT id, name, kind, status, priority, payload, tag, result, error, stage, timeout_ms,
+SELECT id, name, kind, status, priority, payload, tag, result, error, stage, cycle, timeout_ms,
        retry_count, max_attempts, retry_interval_ms, cron_expr, root_id, parent_id,
        parent_stage, total_children, pending_children, worker_id, attempt, suspend_reason, created_at, next_run_at, started_at,
        last_active_at, finished_at

@@ -187,6 +187,7 @@ async fn workflow_state(
     let params = TaskListChildrenParams {
         parent_id: id,
         parent_stage: record.stage - 1,
+        parent_cycle: record.cycle,
     };
     let children = shared
         .store

@@ -146,6 +146,7 @@ fn children_write(shared: &Shared, attempt: &Attempt<'_>, children: Children) ->
         root_id: record.root_id.unwrap_or(record.id).get(),
         parent_id: id,
         parent_stage: record.stage,
+        parent_cycle: record.cycle,
     };
     let inserts = children
         .into_iter()

@@ -132,7 +132,9 @@ pub(crate) async fn apply(
 async fn propagate(tx: &mut dyn StoreTx, finished: TaskRef, effects: &mut Effects) -> Result<()> {
     let mut child = finished;
     loop {
-        let (Some(parent_id), Some(parent_stage)) = (child.parent_id, child.parent_stage) else {
+        let (Some(parent_id), Some(parent_stage), Some(parent_cycle)) =
+            (child.parent_id, child.parent_stage, child.parent_cycle)
+        else {
             return Ok(());
         };
         // Exactly once per child, whoever gets here first.
@@ -142,6 +144,7 @@ async fn propagate(tx: &mut dyn StoreTx, finished: TaskRef, effects: &mut Effect
         let counted = TaskChildFinishedParams {
             parent_id,
             parent_stage,
+            parent_cycle,
         };
         let Some(parent) = tx.task_child_finished(&counted).await? else {
             // The parent is no longer waiting at that stage (it failed, was

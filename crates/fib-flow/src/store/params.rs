@@ -70,6 +70,8 @@ pub struct ParentLink {
     pub parent_id: i64,
     /// The parent's stage when the child was created.
     pub parent_stage: i64,
+    /// The parent's cycle when the child was created (cron parents).
+    pub parent_cycle: i64,
 }
 
 /// One name a worker can claim, with how many of it may be claimed now.
@@ -370,6 +372,9 @@ pub struct TaskChildFinishedParams {
     /// The stage the child belongs to: only a parent still waiting at that
     /// stage counts it.
     pub parent_stage: i64,
+    /// The cycle the child belongs to (a cron parent's stages repeat every
+    /// cycle).
+    pub parent_cycle: i64,
 }
 
 /// Params of [`StoreTx::task_list_unfinished_children`](super::StoreTx::task_list_unfinished_children).
@@ -441,6 +446,8 @@ pub struct TaskListChildrenParams {
     pub parent_id: i64,
     /// The stage whose children are listed.
     pub parent_stage: i64,
+    /// The cycle of that stage.
+    pub parent_cycle: i64,
 }
 
 /// Params of [`Store::task_cron_upsert`](super::Store::task_cron_upsert).

@@ -34,6 +34,8 @@ pub struct TaskRow {
     pub error: Option<String>,
     /// `stage`
     pub stage: i64,
+    /// `cycle`
+    pub cycle: i64,
     /// `timeout_ms`
     pub timeout_ms: i64,
     /// `retry_count`
@@ -113,6 +115,7 @@ impl TryFrom<TaskRow> for TaskRecord {
             tag: row.tag,
             error: row.error,
             stage: row.stage,
+            cycle: row.cycle,
             cron_expr: row.cron_expr,
             worker_id: row.worker_id,
             attempt: row.attempt,
@@ -137,6 +140,8 @@ pub struct TaskRef {
     pub parent_id: Option<i64>,
     /// `parent_stage`
     pub parent_stage: Option<i64>,
+    /// `parent_cycle`
+    pub parent_cycle: Option<i64>,
     /// `error`
     pub error: Option<String>,
 }
@@ -316,6 +321,7 @@ mod tests {
             result: None,
             error: None,
             stage: 0,
+            cycle: 0,
             timeout_ms: 1500,
             retry_count: 0,
             max_attempts: 3,

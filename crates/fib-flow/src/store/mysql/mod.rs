@@ -453,6 +453,7 @@ impl Store for MySqlStore {
             sqlx::query_as(include_str!("queries/task_list_children.sql"))
                 .bind(params.parent_id)
                 .bind(params.parent_stage)
+                .bind(params.parent_cycle)
                 .fetch_all(&self.pool)
                 .await?,
         )
@@ -493,6 +494,7 @@ fn insert_query(params: &TaskInsertParams) -> InsertQuery<'_> {
         .bind(parent.map(|p| p.root_id))
         .bind(parent.map(|p| p.parent_id))
         .bind(parent.map(|p| p.parent_stage))
+        .bind(parent.map(|p| p.parent_cycle))
 }
 
 fn inserted_id(id: u64) -> Result<i64> {
@@ -515,6 +517,7 @@ impl StoreTx for MySqlTx {
         let done = sqlx::query(include_str!("queries/task_child_finished_update.sql"))
             .bind(params.parent_id)
             .bind(params.parent_stage)
+            .bind(params.parent_cycle)
             .execute(&mut *self.tx)
             .await?;
         if done.rows_affected() != 1 {
@@ -575,6 +578,7 @@ impl StoreTx for MySqlTx {
             .bind(change.retry_count)
             .bind(change.release_owner)
             .bind(change.advances_stage())
+            .bind(change.reset_stage)
             .bind(change.reset_stage)
             .bind(change.context.is_some())
             .bind(change.context.as_deref())

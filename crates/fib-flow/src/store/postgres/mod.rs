@@ -323,6 +323,7 @@ impl Store for PgStore {
             sqlx::query_as(include_str!("queries/task_list_children.sql"))
                 .bind(params.parent_id)
                 .bind(params.parent_stage)
+                .bind(params.parent_cycle)
                 .fetch_all(&self.pool)
                 .await?,
         )
@@ -366,6 +367,7 @@ fn insert_query(params: &TaskInsertParams) -> InsertQuery<'_> {
         .bind(parent.map(|p| p.root_id))
         .bind(parent.map(|p| p.parent_id))
         .bind(parent.map(|p| p.parent_stage))
+        .bind(parent.map(|p| p.parent_cycle))
 }
 
 #[async_trait]
@@ -388,6 +390,7 @@ impl StoreTx for PgTx {
             sqlx::query_as(include_str!("queries/task_child_finished.sql"))
                 .bind(params.parent_id)
                 .bind(params.parent_stage)
+                .bind(params.parent_cycle)
                 .fetch_optional(&mut *self.tx)
                 .await?,
         )

@@ -360,6 +360,7 @@ impl Store for SqliteStore {
             sqlx::query_as(include_str!("queries/task_list_children.sql"))
                 .bind(params.parent_id)
                 .bind(params.parent_stage)
+                .bind(params.parent_cycle)
                 .fetch_all(&self.reader)
                 .await?,
         )
@@ -399,6 +400,7 @@ fn insert_query(params: &TaskInsertParams, now: i64) -> InsertQuery<'_> {
         .bind(parent.map(|p| p.root_id))
         .bind(parent.map(|p| p.parent_id))
         .bind(parent.map(|p| p.parent_stage))
+        .bind(parent.map(|p| p.parent_cycle))
 }
 
 #[async_trait]
@@ -415,6 +417,7 @@ impl StoreTx for SqliteTx {
             sqlx::query_as(include_str!("queries/task_child_finished.sql"))
                 .bind(params.parent_id)
                 .bind(params.parent_stage)
+                .bind(params.parent_cycle)
                 .fetch_optional(&mut *self.tx)
                 .await?,
         )

@@ -3,4 +3,4 @@
 -- at once on several workers.
 UPDATE fib_flow_tasks
 SET pending_children = pending_children - 1
-WHERE id = ? AND status = 'suspended' AND stage = ? AND pending_children > 0
+WHERE id = ? AND status = 'suspended' AND stage = ? AND cycle = ? AND pending_children > 0

@@ -33,7 +33,7 @@ FROM picked, clock
 WHERE task.id = picked.id
   AND task.status = ANY($6)
 RETURNING task.id, task.name, task.kind, task.status, task.priority, task.payload, task.tag,
-          task.result, task.error, task.stage, task.timeout_ms, task.retry_count,
+          task.result, task.error, task.stage, task.cycle, task.timeout_ms, task.retry_count,
           task.max_attempts, task.retry_interval_ms, task.cron_expr, task.root_id,
           task.parent_id, task.parent_stage, task.total_children, task.pending_children,
           task.worker_id, task.attempt, task.suspend_reason, task.created_at,

@@ -5,8 +5,8 @@ WITH clock AS (
 )
 INSERT INTO fib_flow_tasks
     (name, kind, status, priority, payload, tag, timeout_ms, max_attempts,
-     retry_interval_ms, cron_expr, created_at, next_run_at, root_id, parent_id, parent_stage)
+     retry_interval_ms, cron_expr, created_at, next_run_at, root_id, parent_id, parent_stage, parent_cycle)
 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, clock.now, COALESCE($11, clock.now + $12),
-       $13, $14, $15
+       $13, $14, $15, $16
 FROM clock
 RETURNING id

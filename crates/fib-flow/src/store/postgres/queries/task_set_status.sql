@@ -15,6 +15,7 @@ SET status = $1,
     retry_count = COALESCE($10::bigint, retry_count),
     worker_id = CASE WHEN $11 THEN NULL ELSE worker_id END,
     stage = CASE WHEN $16 THEN stage + 1 WHEN $24 THEN 0 ELSE stage END,
+    cycle = CASE WHEN $24 THEN cycle + 1 ELSE cycle END,
     context = CASE WHEN $17 THEN $18::bytea ELSE context END,
     suspend_reason = CASE WHEN $19 THEN $20::text ELSE suspend_reason END,
     -- A task that finishes or starts a new cycle waits for no children.
@@ -27,4 +28,4 @@ WHERE id = $12
   AND ($14::text IS NULL OR (worker_id = $14 AND attempt = $15::bigint))
   AND (NOT $23 OR pending_children = 0)
   AND ($25::bigint IS NULL OR last_active_at < clock.now - $25 OR started_at + timeout_ms + $25 < clock.now)
-RETURNING id, name, kind, status, parent_id, parent_stage, error
+RETURNING id, name, kind, status, parent_id, parent_stage, parent_cycle, error

@@ -12,6 +12,7 @@ SET status = ?1,
     retry_count = COALESCE(?9, retry_count),
     worker_id = CASE WHEN ?10 THEN NULL ELSE worker_id END,
     stage = CASE WHEN ?15 THEN stage + 1 WHEN ?23 THEN 0 ELSE stage END,
+    cycle = CASE WHEN ?23 THEN cycle + 1 ELSE cycle END,
     context = CASE WHEN ?16 THEN ?17 ELSE context END,
     suspend_reason = CASE WHEN ?18 THEN ?19 ELSE suspend_reason END,
     -- A task that finishes or starts a new cycle waits for no children.
@@ -23,4 +24,4 @@ WHERE id = ?11
   AND (?13 IS NULL OR (worker_id = ?13 AND attempt = ?14))
   AND (NOT ?22 OR pending_children = 0)
   AND (?24 IS NULL OR last_active_at < ?2 - ?24 OR started_at + timeout_ms + ?24 < ?2)
-RETURNING id, name, kind, status, parent_id, parent_stage, error
+RETURNING id, name, kind, status, parent_id, parent_stage, parent_cycle, error
