@@ -43,6 +43,20 @@
 //! handlers ([`Handler`], any async closure taking a [`Task`] and returning
 //! a [`Step`]), per-task [`TaskOptions`], and the statuses of
 //! [`TaskStatus`] (see `docs/state_machine.md`).
+//!
+//! - **Workflows**: a handler returns [`Step::children`] to create child
+//!   tasks and wait; it runs again at `stage + 1` and reads
+//!   [`Task::child_results`] and its private [`Task::context`]. A failed
+//!   child fails its parent unless the parent chose
+//!   [`ChildFailure::Resume`] (`cargo run -p fib-flow --example workflow`).
+//! - **Human in the loop**: [`Step::suspend`] waits for
+//!   [`TaskManager::resume_task`] or [`TaskManager::cancel_task`].
+//! - **Cron**: [`TaskManager::cron`] / [`TaskManager::cron_with`] keep one
+//!   row per schedule, re-armed after each run (see [`cron`]).
+//! - **Many workers**: point several processes at one PostgreSQL or MySQL
+//!   database; claims skip each other's rows, every write of a running
+//!   attempt is fenced by worker id and attempt number, and PostgreSQL
+//!   wakes idle workers with `LISTEN/NOTIFY`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
