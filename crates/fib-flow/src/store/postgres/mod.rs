@@ -2,7 +2,7 @@
 //!
 //! Claims are one `UPDATE … FROM (… FOR UPDATE SKIP LOCKED)` statement;
 //! times come from the database clock; inserts notify idle workers of other
-//! processes through a statement trigger (`LISTEN/NOTIFY`, see [`listen`]).
+//! processes through a statement trigger (`LISTEN/NOTIFY`, see `listen.rs`).
 //! With a `schema` option the schema is created when missing and every
 //! connection's `search_path` points at it.
 
