@@ -23,7 +23,8 @@ CREATE TABLE fib_flow_tasks (
     cron_expr          VARCHAR(255),
     cron_tz            VARCHAR(64),
     cron_misfire       VARCHAR(64),
-    unique_key         VARCHAR(255),
+    -- VARBINARY: byte-for-byte, where utf8mb4_bin would ignore trailing spaces.
+    unique_key         VARBINARY(255),
     root_id            BIGINT,
     parent_id          BIGINT,
     parent_stage       BIGINT,
@@ -77,7 +78,8 @@ CREATE TABLE fib_flow_tasks (
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
 -- Every column but the context blob: what listing queries read. Text
--- columns compare byte-wise (utf8mb4_bin) in the table, but a binary
+-- columns compare byte-wise (utf8mb4_bin, which ignores trailing spaces;
+-- names, tags and keys cannot end in whitespace) in the table, but a binary
 -- collation reads as VARBINARY in the client protocol, so the view
 -- converts them to the default (non-binary) collation. Queries filter on
 -- the table, never on these converted columns.
