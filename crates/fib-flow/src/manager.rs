@@ -392,8 +392,21 @@ impl TaskManager {
 
     /// Deletes one task (a cron schedule, say); returns whether it existed.
     /// A running attempt of it is stopped and can no longer write.
+    ///
+    /// An unfinished child is first cancelled (in its own transaction), so
+    /// its parent learns of it like of any failed child instead of waiting
+    /// for it forever.
     pub async fn delete_task(&self, id: TaskId) -> Result<bool> {
-        let deleted = self.store()?.task_delete(id.get()).await?;
+        let store = self.store()?;
+        if let Some(row) = store.task_get(id.get()).await? {
+            let status: TaskStatus = crate::store::row::parse_column("status", &row.status)?;
+            if row.parent_id.is_some() && status.is_unfinished() {
+                let reason = format!("cancelled: task {id} was deleted");
+                self.try_transition(TaskSetStatusParams::cancelled(id.get(), reason))
+                    .await?;
+            }
+        }
+        let deleted = store.task_delete(id.get()).await?;
         if deleted {
             self.shared().running().cancel_task(id.get());
         }
@@ -575,7 +588,10 @@ impl TaskManager {
 
     /// Deletes the tasks matching the filter (an empty filter deletes every
     /// task); returns how many. A deleted running task's attempt is stopped
-    /// and can no longer write.
+    /// and can no longer write. Unfinished children are deleted as they are:
+    /// their parents keep waiting for them, so cancel such children first
+    /// (or delete them one by one with [`TaskManager::delete_task`], which
+    /// does).
     pub async fn delete_tasks(&self, filter: TaskFilter) -> Result<u64> {
         let params = TaskListParams {
             filter,

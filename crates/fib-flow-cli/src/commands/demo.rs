@@ -203,7 +203,7 @@ pub fn plan(tasks: u32) -> Vec<PlannedTask> {
                     delay: (nth % 10 == 9).then_some(Duration::from_millis(500)),
                 },
                 SEND_EMAIL => {
-                    let greylisted = nth % 5 == 0;
+                    let greylisted = nth.is_multiple_of(5);
                     PlannedTask {
                         index,
                         name,
@@ -214,7 +214,7 @@ pub fn plan(tasks: u32) -> Vec<PlannedTask> {
                         },
                         payload: to_json(&Email {
                             to: format!("user{nth}@example.com"),
-                            subject: if nth % 4 == 0 {
+                            subject: if nth.is_multiple_of(4) {
                                 "Reset your password".into()
                             } else {
                                 format!("Your weekly digest #{nth}")
@@ -222,7 +222,7 @@ pub fn plan(tasks: u32) -> Vec<PlannedTask> {
                             greylisted,
                         }),
                         tag: "notifications",
-                        priority: (nth % 4 == 0).then_some(20),
+                        priority: nth.is_multiple_of(4).then_some(20),
                         delay: None,
                     }
                 }
