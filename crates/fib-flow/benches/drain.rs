@@ -27,167 +27,49 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use clap::Parser;
 use fib_flow::{BoxError, Step, Task, TaskManager, TaskStatus};
 
-const DEFAULT_TASKS: usize = 5_000;
-const DEFAULT_CONCURRENCY: &[usize] = &[10, 50];
-const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(600);
+mod common;
+
+use common::{backends_or_available, Database};
+
+const DEFAULT_TASKS: u64 = 5_000;
+const DEFAULT_CONCURRENCY: [u64; 2] = [10, 50];
+const DEFAULT_MAX_WAIT_SECS: u64 = 600;
 const POLL: Duration = Duration::from_millis(20);
 
-struct Options {
+/// The options in the types the runs use.
+struct Resolved {
     tasks: usize,
     concurrency: Vec<usize>,
     backends: Vec<String>,
     max_wait: Duration,
 }
 
-fn parse_list<T: std::str::FromStr>(what: &str, value: &str) -> anyhow::Result<Vec<T>> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|item| !item.is_empty())
-        .map(|item| {
-            item.parse()
-                .map_err(|_| anyhow::anyhow!("{what}: cannot parse {item:?}"))
-        })
-        .collect()
-}
-
-fn server_url(backend: &str) -> Option<String> {
-    let var = match backend {
-        "postgres" => "FIB_FLOW_TEST_POSTGRES_URL",
-        "mysql" => "FIB_FLOW_TEST_MYSQL_URL",
-        _ => return None,
-    };
-    std::env::var(var).ok().filter(|url| !url.trim().is_empty())
-}
-
-fn parse_options() -> anyhow::Result<Options> {
-    let env = |name: &str| std::env::var(name).ok();
-    let mut tasks = env("FIB_FLOW_BENCH_TASKS");
-    let mut concurrency = env("FIB_FLOW_BENCH_CONCURRENCY");
-    let mut backends = env("FIB_FLOW_BENCH_BACKENDS");
-    let mut max_wait = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((name, value)) => (name.to_owned(), Some(value.to_owned())),
-            None => (arg.clone(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .with_context(|| format!("{name} needs a value"))
-        };
-        match name.as_str() {
-            // `cargo bench` passes `--bench` to every bench binary.
-            "--bench" => {}
-            "--tasks" => tasks = Some(value()?),
-            "--concurrency" => concurrency = Some(value()?),
-            "--backends" => backends = Some(value()?),
-            "--max-wait" => max_wait = Some(value()?),
-            "-h" | "--help" => {
-                println!(
-                    "drain [--tasks N] [--concurrency C,C] [--backends sqlite_file,sqlite_memory,postgres,mysql] [--max-wait SECS]"
-                );
-                std::process::exit(0);
-            }
-            other => bail!("unknown argument {other:?} (try --help)"),
-        }
-    }
-    let tasks = match tasks {
-        Some(text) => text.trim().parse().context("--tasks")?,
-        None => DEFAULT_TASKS,
-    };
-    let concurrency = match concurrency {
-        Some(text) => parse_list("--concurrency", &text)?,
-        None => DEFAULT_CONCURRENCY.to_vec(),
-    };
-    let backends = match backends {
-        Some(text) => parse_list("--backends", &text)?,
-        None => ["sqlite_file", "sqlite_memory", "postgres", "mysql"]
-            .into_iter()
-            .filter(|b| b.starts_with("sqlite") || server_url(b).is_some())
-            .map(str::to_owned)
-            .collect(),
-    };
-    let max_wait = match max_wait {
-        Some(text) => Duration::from_secs(text.trim().parse().context("--max-wait")?),
-        None => DEFAULT_MAX_WAIT,
-    };
-    if tasks == 0 || concurrency.is_empty() || concurrency.contains(&0) {
-        bail!("--tasks and every --concurrency value must be at least 1");
-    }
-    Ok(Options {
-        tasks,
-        concurrency,
-        backends,
-        max_wait,
-    })
-}
-
-/// Where one run's database lives; dropped (or its schema dropped) after.
-struct Database {
-    url: String,
-    backend: String,
-    schema: Option<String>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl Database {
-    fn new(backend: &str) -> anyhow::Result<Self> {
-        let unique = || {
-            format!(
-                "ffbench_{}",
-                &uuid::Uuid::new_v4().simple().to_string()[..16]
-            )
-        };
-        let (url, schema, dir) = match backend {
-            "sqlite_file" => {
-                let dir = tempfile::tempdir()?;
-                let url = format!("sqlite:{}", dir.path().join("drain.db").display());
-                (url, None, Some(dir))
-            }
-            "sqlite_memory" => ("sqlite::memory:".to_owned(), None, None),
-            "postgres" | "mysql" => {
-                let url = server_url(backend).with_context(|| {
-                    format!(
-                        "{backend}: set FIB_FLOW_TEST_{}_URL",
-                        backend.to_uppercase()
-                    )
-                })?;
-                (url, Some(unique()), None)
-            }
-            other => bail!("unknown backend {other:?}"),
-        };
-        Ok(Database {
-            url,
-            backend: backend.to_owned(),
-            schema,
-            _dir: dir,
-        })
-    }
-
-    async fn drop_schema(&self) -> anyhow::Result<()> {
-        use sqlx::Connection;
-        let Some(schema) = &self.schema else {
-            return Ok(());
-        };
-        if self.backend == "postgres" {
-            let mut conn = sqlx::PgConnection::connect(&self.url).await?;
-            sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-                .execute(&mut conn)
-                .await?;
-        } else {
-            let mut conn = sqlx::MySqlConnection::connect(&self.url).await?;
-            sqlx::query(&format!("DROP DATABASE IF EXISTS `{schema}`"))
-                .execute(&mut conn)
-                .await?;
-        }
-        Ok(())
-    }
+/// Submit N no-op tasks, then time how long one manager takes to drain
+/// them.
+#[derive(Debug, Parser)]
+#[command(name = "drain")]
+struct Options {
+    /// Tasks per run.
+    #[arg(long, env = "FIB_FLOW_BENCH_TASKS", default_value_t = DEFAULT_TASKS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    tasks: u64,
+    /// `max_concurrent_tasks` of each run (comma-separated).
+    #[arg(long, env = "FIB_FLOW_BENCH_CONCURRENCY", value_delimiter = ',',
+          default_values_t = DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u64).range(1..))]
+    concurrency: Vec<u64>,
+    /// Backends: sqlite_file, sqlite_memory, postgres, mysql (default: the
+    /// SQLite ones plus each server whose FIB_FLOW_TEST_*_URL is set).
+    #[arg(long, env = "FIB_FLOW_BENCH_BACKENDS", value_delimiter = ',')]
+    backends: Vec<String>,
+    /// Give up on a drain after this many seconds.
+    #[arg(long, default_value_t = DEFAULT_MAX_WAIT_SECS)]
+    max_wait: u64,
+    /// Passed by `cargo bench` to every bench binary; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
 struct Outcome {
@@ -214,15 +96,11 @@ async fn run(
     concurrency: usize,
     max_wait: Duration,
 ) -> anyhow::Result<Outcome> {
-    let builder = TaskManager::builder()
-        .database(db.url.clone())
+    let manager = db
+        .builder(Duration::from_millis(50))
         .max_concurrent_tasks(concurrency)
-        .poll_interval(Duration::from_millis(50));
-    let builder = match &db.schema {
-        Some(schema) => builder.schema(schema.clone()),
-        None => builder,
-    };
-    let manager = builder.build().await?;
+        .build()
+        .await?;
     manager.setup().await?;
     manager.register("noop", |_task: Task| async move {
         Ok::<_, BoxError>(Step::done(serde_json::Value::Null))
@@ -270,7 +148,20 @@ fn rate(count: usize, time: Duration) -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
-    let options = parse_options()?;
+    let options = Options::parse();
+    let options = Resolved {
+        tasks: usize::try_from(options.tasks)?,
+        concurrency: options
+            .concurrency
+            .iter()
+            .map(|&c| usize::try_from(c))
+            .collect::<Result<_, _>>()?,
+        backends: backends_or_available(
+            options.backends,
+            &["sqlite_file", "sqlite_memory", "postgres", "mysql"],
+        ),
+        max_wait: Duration::from_secs(options.max_wait),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -36,19 +36,25 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
-use fib_flow::{BoxError, Step, Task, TaskManager};
+use anyhow::bail;
+use clap::Parser;
+use fib_flow::{BoxError, Step, Task};
 use tokio::time::MissedTickBehavior;
 
-const DEFAULT_TASKS: usize = 200;
-const DEFAULT_INTERVAL: Duration = Duration::from_millis(50);
-const DEFAULT_POLL_MS: &[u64] = &[1_000];
-const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(60);
+mod common;
+
+use common::{backends_or_available, Database};
+
+const DEFAULT_TASKS: u64 = 200;
+const DEFAULT_INTERVAL_MS: u64 = 50;
+const DEFAULT_POLL_MS: [u64; 1] = [1_000];
+const DEFAULT_MAX_WAIT_SECS: u64 = 60;
 /// How long the started worker is left idle before the first submission.
 const IDLE_BEFORE: Duration = Duration::from_millis(300);
 const HANDLER: &str = "latency";
 
-struct Options {
+/// The options in the types the runs use.
+struct Resolved {
     tasks: usize,
     interval: Duration,
     poll_ms: Vec<u64>,
@@ -56,173 +62,31 @@ struct Options {
     max_wait: Duration,
 }
 
-fn parse_list<T: std::str::FromStr>(what: &str, value: &str) -> anyhow::Result<Vec<T>> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|item| !item.is_empty())
-        .map(|item| {
-            item.parse()
-                .map_err(|_| anyhow::anyhow!("{what}: cannot parse {item:?}"))
-        })
-        .collect()
-}
-
-fn server_url(backend: &str) -> Option<String> {
-    let var = match backend {
-        "postgres" => "FIB_FLOW_TEST_POSTGRES_URL",
-        "mysql" => "FIB_FLOW_TEST_MYSQL_URL",
-        _ => return None,
-    };
-    std::env::var(var).ok().filter(|url| !url.trim().is_empty())
-}
-
-fn parse_options() -> anyhow::Result<Options> {
-    let env = |name: &str| std::env::var(name).ok();
-    let mut tasks = env("FIB_FLOW_BENCH_LATENCY_TASKS");
-    let mut interval = env("FIB_FLOW_BENCH_LATENCY_INTERVAL_MS");
-    let mut poll_ms = env("FIB_FLOW_BENCH_LATENCY_POLL_MS");
-    let mut backends = env("FIB_FLOW_BENCH_BACKENDS");
-    let mut max_wait = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((name, value)) => (name.to_owned(), Some(value.to_owned())),
-            None => (arg.clone(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .with_context(|| format!("{name} needs a value"))
-        };
-        match name.as_str() {
-            // `cargo bench` passes `--bench` to every bench binary.
-            "--bench" => {}
-            "--tasks" => tasks = Some(value()?),
-            "--interval-ms" => interval = Some(value()?),
-            "--poll-ms" => poll_ms = Some(value()?),
-            "--backends" => backends = Some(value()?),
-            "--max-wait" => max_wait = Some(value()?),
-            "-h" | "--help" => {
-                println!(
-                    "latency [--tasks N] [--interval-ms MS] [--poll-ms P,P] [--backends sqlite_file,postgres,mysql] [--max-wait SECS]"
-                );
-                std::process::exit(0);
-            }
-            other => bail!("unknown argument {other:?} (try --help)"),
-        }
-    }
-    let tasks = match tasks {
-        Some(text) => text.trim().parse().context("--tasks")?,
-        None => DEFAULT_TASKS,
-    };
-    let interval = match interval {
-        Some(text) => Duration::from_millis(text.trim().parse().context("--interval-ms")?),
-        None => DEFAULT_INTERVAL,
-    };
-    let poll_ms = match poll_ms {
-        Some(text) => parse_list("--poll-ms", &text)?,
-        None => DEFAULT_POLL_MS.to_vec(),
-    };
-    let backends = match backends {
-        Some(text) => parse_list("--backends", &text)?,
-        None => ["sqlite_file", "postgres", "mysql"]
-            .into_iter()
-            .filter(|b| b.starts_with("sqlite") || server_url(b).is_some())
-            .map(str::to_owned)
-            .collect(),
-    };
-    let max_wait = match max_wait {
-        Some(text) => Duration::from_secs(text.trim().parse().context("--max-wait")?),
-        None => DEFAULT_MAX_WAIT,
-    };
-    if tasks == 0 || poll_ms.is_empty() || poll_ms.contains(&0) {
-        bail!("--tasks and every --poll-ms value must be at least 1");
-    }
-    Ok(Options {
-        tasks,
-        interval,
-        poll_ms,
-        backends,
-        max_wait,
-    })
-}
-
-/// Where one run's database lives; dropped (or its schema dropped) after.
-struct Database {
-    url: String,
-    backend: String,
-    schema: Option<String>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl Database {
-    fn new(backend: &str) -> anyhow::Result<Self> {
-        let unique = || {
-            format!(
-                "ffbench_{}",
-                &uuid::Uuid::new_v4().simple().to_string()[..16]
-            )
-        };
-        let (url, schema, dir) = match backend {
-            "sqlite_file" => {
-                let dir = tempfile::tempdir()?;
-                let url = format!("sqlite:{}", dir.path().join("latency.db").display());
-                (url, None, Some(dir))
-            }
-            "sqlite_memory" => bail!(
-                "sqlite_memory: an in-memory database cannot be shared by two managers; use sqlite_file"
-            ),
-            "postgres" | "mysql" => {
-                let url = server_url(backend).with_context(|| {
-                    format!(
-                        "{backend}: set FIB_FLOW_TEST_{}_URL",
-                        backend.to_uppercase()
-                    )
-                })?;
-                (url, Some(unique()), None)
-            }
-            other => bail!("unknown backend {other:?}"),
-        };
-        Ok(Database {
-            url,
-            backend: backend.to_owned(),
-            schema,
-            _dir: dir,
-        })
-    }
-
-    async fn manager(&self, poll: Duration, notifications: bool) -> anyhow::Result<TaskManager> {
-        let builder = TaskManager::builder()
-            .database(self.url.clone())
-            .poll_interval(poll)
-            .notifications(notifications);
-        let builder = match &self.schema {
-            Some(schema) => builder.schema(schema.clone()),
-            None => builder,
-        };
-        Ok(builder.build().await?)
-    }
-
-    async fn drop_schema(&self) -> anyhow::Result<()> {
-        use sqlx::Connection;
-        let Some(schema) = &self.schema else {
-            return Ok(());
-        };
-        if self.backend == "postgres" {
-            let mut conn = sqlx::PgConnection::connect(&self.url).await?;
-            sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-                .execute(&mut conn)
-                .await?;
-        } else {
-            let mut conn = sqlx::MySqlConnection::connect(&self.url).await?;
-            sqlx::query(&format!("DROP DATABASE IF EXISTS `{schema}`"))
-                .execute(&mut conn)
-                .await?;
-        }
-        Ok(())
-    }
+/// Pickup latency: from `submit` returning in one manager to the handler
+/// starting in another, idle one.
+#[derive(Debug, Parser)]
+#[command(name = "latency")]
+struct Options {
+    /// Tasks per configuration.
+    #[arg(long, default_value_t = DEFAULT_TASKS, value_parser = clap::value_parser!(u64).range(1..))]
+    tasks: u64,
+    /// Pause between two submissions, ms.
+    #[arg(long, default_value_t = DEFAULT_INTERVAL_MS)]
+    interval_ms: u64,
+    /// The worker's poll interval(s), ms (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_POLL_MS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    poll_ms: Vec<u64>,
+    /// Backends: sqlite_file, postgres, mysql (default: sqlite_file plus
+    /// each server whose FIB_FLOW_TEST_*_URL is set).
+    #[arg(long, value_delimiter = ',')]
+    backends: Vec<String>,
+    /// Give up on a configuration after this many seconds.
+    #[arg(long, default_value_t = DEFAULT_MAX_WAIT_SECS)]
+    max_wait: u64,
+    /// Passed by `cargo bench` to every bench binary; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
 /// The instants of one run, indexed by the task's payload (its submission
@@ -255,7 +119,11 @@ async fn run(
         started: vec![None; tasks],
     }));
 
-    let worker = db.manager(poll, notifications).await?;
+    let worker = db
+        .builder(poll)
+        .notifications(notifications)
+        .build()
+        .await?;
     worker.setup().await?;
     let pushes = worker.backend().listen_notify && notifications;
     let recorder = Arc::clone(&instants);
@@ -272,7 +140,11 @@ async fn run(
         }
     })?;
     // Never started and without the handler: it only inserts rows.
-    let submitter = db.manager(poll, notifications).await?;
+    let submitter = db
+        .builder(poll)
+        .notifications(notifications)
+        .build()
+        .await?;
 
     worker.start().await?;
     tokio::time::sleep(IDLE_BEFORE).await;
@@ -340,7 +212,14 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
-    let options = parse_options()?;
+    let options = Options::parse();
+    let options = Resolved {
+        tasks: usize::try_from(options.tasks)?,
+        interval: Duration::from_millis(options.interval_ms),
+        poll_ms: options.poll_ms,
+        backends: backends_or_available(options.backends, &["sqlite_file", "postgres", "mysql"]),
+        max_wait: Duration::from_secs(options.max_wait),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -363,6 +242,9 @@ fn main() -> anyhow::Result<()> {
         };
         for &notifications in notify_settings {
             for &poll_ms in &options.poll_ms {
+                if backend == "sqlite_memory" {
+                    bail!("sqlite_memory: an in-memory database cannot be shared by two managers; use sqlite_file");
+                }
                 let db = Database::new(backend)?;
                 let poll = Duration::from_millis(poll_ms);
                 let outcome = runtime.block_on(async {
