@@ -127,6 +127,16 @@ pub enum ErrorUpdate {
     Set(String),
 }
 
+impl ErrorUpdate {
+    /// The change as two bind values: whether `error` changes, and to what.
+    pub fn as_args(&self) -> (bool, Option<&str>) {
+        match self {
+            ErrorUpdate::Keep => (false, None),
+            ErrorUpdate::Set(text) => (true, Some(text.as_str())),
+        }
+    }
+}
+
 /// Params of one guarded status change; build them with the constructors.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskSetStatusParams {

@@ -558,10 +558,7 @@ impl StoreTx for MySqlTx {
     }
 
     async fn task_set_status(&mut self, change: &TaskSetStatusParams) -> Result<Option<TaskRef>> {
-        let (set_error, error) = match &change.error {
-            ErrorUpdate::Keep => (false, None),
-            ErrorUpdate::Set(text) => (true, Some(text.as_str())),
-        };
+        let (set_error, error) = change.error.as_args();
         let (set_next, at, delay) = change.next_run.as_args();
         let fence_worker = change.fence.as_ref().map(|f| f.worker_id.as_str());
         let children = change.children;

@@ -422,10 +422,7 @@ impl StoreTx for PgTx {
     }
 
     async fn task_set_status(&mut self, change: &TaskSetStatusParams) -> Result<Option<TaskRef>> {
-        let (set_error, error) = match &change.error {
-            ErrorUpdate::Keep => (false, None),
-            ErrorUpdate::Set(text) => (true, Some(text.as_str())),
-        };
+        let (set_error, error) = change.error.as_args();
         let (set_next, at, delay) = change.next_run.as_args();
         let children = change.children;
         let applied: Option<TaskRef> = sqlx::query_as(include_str!("queries/task_set_status.sql"))
