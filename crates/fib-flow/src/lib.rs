@@ -63,6 +63,7 @@
 // Nothing a user or the database causes may panic; tests may unwrap.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod audit;
 pub mod config;
 pub mod cron;
 mod engine;
@@ -74,6 +75,11 @@ mod step;
 pub mod store;
 mod task;
 
+pub use audit::{
+    AttemptOutcome, AttemptQuery, EventQuery, EventType, Order, Page, PageRequest,
+    RetentionPolicy, RetentionReport, TaskAttempt, TaskAudit, TaskEvent, TaskQuery,
+    WorkflowAudit, WorkflowSummary,
+};
 pub use config::Config;
 pub use cron::{CronOptions, CronUpdate, Misfire};
 pub use error::{BoxError, Error, Result};

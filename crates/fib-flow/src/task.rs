@@ -183,6 +183,16 @@ pub struct TaskRecord {
     pub attempt: i64,
     /// Why the task is suspended, when it is.
     pub suspend_reason: Option<String>,
+    /// The stage name of the handler's last progress report.
+    pub current_stage_name: Option<String>,
+    /// The text of the handler's last progress report.
+    pub progress_text: Option<String>,
+    /// The percentage of the handler's last progress report (0 to 100).
+    pub progress_percent: Option<f64>,
+    /// When the task's newest event was recorded.
+    pub last_event_at: Option<DateTime<Utc>>,
+    /// The type of the task's newest event (`task_completed`, ...).
+    pub last_event_type: Option<String>,
     /// When the task was submitted.
     pub created_at: DateTime<Utc>,
     /// Earliest time of the next claim.

@@ -19,6 +19,7 @@ use tokio::sync::Notify;
 use crate::config::Config;
 use crate::error::{Error, Result};
 
+pub mod audit;
 pub mod migrate;
 #[cfg(feature = "mysql")]
 pub mod mysql;
@@ -29,7 +30,9 @@ pub mod row;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 mod traced;
+mod traced_audit;
 
+pub use audit::*;
 pub use params::*;
 pub use row::*;
 
@@ -56,7 +59,7 @@ pub struct StoreCaps {
 /// The operations the engine needs from a database. See the module docs:
 /// not semver-stable, do not implement.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: AuditStore + Send + Sync + 'static {
     /// The backend's capabilities.
     fn caps(&self) -> StoreCaps;
 

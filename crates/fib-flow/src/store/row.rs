@@ -62,6 +62,16 @@ pub struct TaskRow {
     pub attempt: i64,
     /// `suspend_reason`
     pub suspend_reason: Option<String>,
+    /// `current_stage_name`
+    pub current_stage_name: Option<String>,
+    /// `progress_text`
+    pub progress_text: Option<String>,
+    /// `progress_percent`
+    pub progress_percent: Option<f64>,
+    /// `last_event_at`
+    pub last_event_at: Option<i64>,
+    /// `last_event_type`
+    pub last_event_type: Option<String>,
     /// `created_at`
     pub created_at: i64,
     /// `next_run_at`
@@ -120,6 +130,14 @@ impl TryFrom<TaskRow> for TaskRecord {
             worker_id: row.worker_id,
             attempt: row.attempt,
             suspend_reason: row.suspend_reason,
+            current_stage_name: row.current_stage_name,
+            progress_text: row.progress_text,
+            progress_percent: row.progress_percent,
+            last_event_at: row
+                .last_event_at
+                .map(|t| time_column("last_event_at", t))
+                .transpose()?,
+            last_event_type: row.last_event_type,
         })
     }
 }
@@ -335,6 +353,11 @@ mod tests {
             worker_id: None,
             attempt: 0,
             suspend_reason: None,
+            current_stage_name: None,
+            progress_text: None,
+            progress_percent: None,
+            last_event_at: None,
+            last_event_type: None,
             created_at: 1_700_000_000_123,
             next_run_at: 1_700_000_000_123,
             started_at: None,

@@ -15,7 +15,7 @@ use crate::error::Result;
 /// Wraps a backend so every call runs in a `store` span naming the
 /// operation and the backend, and failures are logged at debug level.
 pub(crate) struct Traced {
-    inner: Arc<dyn Store>,
+    pub(super) inner: Arc<dyn Store>,
     backend: &'static str,
 }
 
@@ -25,7 +25,7 @@ impl Traced {
         Traced { inner, backend }
     }
 
-    async fn run<T>(
+    pub(super) async fn run<T>(
         &self,
         op: &'static str,
         call: impl std::future::Future<Output = Result<T>>,

@@ -10,6 +10,8 @@
 //! MySQL, so a migration that fails halfway is not rolled back (its version
 //! is recorded only when all of it succeeded).
 
+mod audit;
+
 use std::cmp::Reverse;
 use std::str::FromStr;
 use std::sync::Arc;

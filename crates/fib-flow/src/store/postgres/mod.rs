@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::state::TaskStatus;
 use crate::task::TaskId;
 
+mod audit;
 mod listen;
 
 const MAX_CONNECTIONS: u32 = 10;

@@ -11,6 +11,8 @@
 //! SQLite's clock is this process's clock: times are read here, in
 //! milliseconds, and bound as parameters.
 
+mod audit;
+
 use std::cmp::Reverse;
 use std::str::FromStr;
 use std::sync::Arc;

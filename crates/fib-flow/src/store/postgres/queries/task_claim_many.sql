@@ -36,5 +36,7 @@ RETURNING task.id, task.name, task.kind, task.status, task.priority, task.payloa
           task.result, task.error, task.stage, task.cycle, task.timeout_ms, task.retry_count,
           task.max_attempts, task.retry_interval_ms, task.cron_expr, task.root_id,
           task.parent_id, task.parent_stage, task.total_children, task.pending_children,
-          task.worker_id, task.attempt, task.suspend_reason, task.created_at,
+          task.worker_id, task.attempt, task.suspend_reason, task.current_stage_name,
+          task.progress_text, task.progress_percent, task.last_event_at, task.last_event_type,
+          task.created_at,
           task.next_run_at, task.started_at, task.last_active_at, task.finished_at
