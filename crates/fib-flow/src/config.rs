@@ -91,6 +91,13 @@ pub struct Config {
     /// fence its writes. Defaults to `worker-<uuid v4>`, new at every build;
     /// 1 to 255 bytes, no surrounding whitespace.
     pub worker_id: String,
+    /// Which finished workflows are deleted automatically, with their
+    /// events and attempts, and how often (see
+    /// [`RetentionPolicy`](crate::RetentionPolicy)). Defaults to the
+    /// default policy: completed and permanently failed workflows older
+    /// than 1 day, checked every 5 minutes. `None` turns automatic
+    /// retention off (`run_retention` still works).
+    pub retention: Option<crate::audit::RetentionPolicy>,
 }
 
 impl Config {
@@ -111,6 +118,7 @@ impl Config {
             schema: None,
             notifications: true,
             worker_id: new_worker_id(),
+            retention: Some(crate::audit::RetentionPolicy::default()),
         }
     }
 
@@ -151,6 +159,12 @@ impl Config {
         check_identifier(&self.worker_id).map_err(|reason| Error::config("worker_id", reason))?;
         if let Some(schema) = &self.schema {
             check_schema_name(schema).map_err(|reason| Error::config("schema", reason))?;
+        }
+        if let Some(policy) = &self.retention {
+            policy.validate().map_err(|error| match error {
+                Error::InvalidInput { field, reason } => Error::Config { field, reason },
+                other => other,
+            })?;
         }
         Ok(())
     }

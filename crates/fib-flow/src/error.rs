@@ -162,6 +162,20 @@ impl Error {
         )
     }
 
+    /// Whether the database rolled the transaction back to break a
+    /// deadlock, a lock wait or a serialization conflict, so running it
+    /// again is safe and may succeed.
+    pub fn is_transient(&self) -> bool {
+        let Error::Database(sqlx::Error::Database(db)) = self else {
+            return false;
+        };
+        // SQLSTATE 40001 (serialization failure, MySQL's deadlock) and
+        // 40P01 (PostgreSQL's deadlock); MySQL's lock wait timeout is
+        // HY000, so it is matched by its message.
+        matches!(db.code().as_deref(), Some("40001" | "40P01"))
+            || db.message().contains("Lock wait timeout exceeded")
+    }
+
     pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
         Error::InvalidInput {
             field,

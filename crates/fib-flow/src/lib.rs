@@ -76,8 +76,8 @@ pub mod store;
 mod task;
 
 pub use audit::{
-    AttemptOutcome, AttemptQuery, EventQuery, EventType, Order, Page, PageRequest,
-    RetentionPolicy, RetentionReport, TaskAttempt, TaskAudit, TaskEvent, TaskQuery,
+    AttemptOutcome, AttemptQuery, Checkpoint, EventQuery, EventType, Order, Page, PageRequest,
+    Progress, RetentionPolicy, RetentionReport, TaskAttempt, TaskAudit, TaskEvent, TaskQuery,
     WorkflowAudit, WorkflowSummary,
 };
 pub use config::Config;

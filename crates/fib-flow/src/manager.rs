@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::audit::{record, RetentionPolicy};
 use crate::config::{millis, Config};
 use crate::cron::{CronOptions, CronSchedule, CronUpdate};
 use crate::engine::workflow;
-use crate::engine::{Services, Shared};
+use crate::engine::{retry_transient, Services, Shared};
 use crate::error::{Error, Result};
 use crate::handler::{check_duration, Handler, HandlerOptions, Registration};
 use crate::state::{TaskKind, TaskStatus};
@@ -50,6 +51,20 @@ impl TaskManagerBuilder {
     /// when missing. Defaults to none (see [`Config::schema`]).
     pub fn schema(mut self, schema: impl Into<String>) -> Self {
         self.config.schema = Some(schema.into());
+        self
+    }
+
+    /// The automatic retention policy (see [`Config::retention`]); checked
+    /// by `build()`. Defaults to the default [`RetentionPolicy`].
+    pub fn retention(mut self, policy: RetentionPolicy) -> Self {
+        self.config.retention = Some(policy);
+        self
+    }
+
+    /// Turns automatic retention off (finished tasks are kept until
+    /// [`TaskManager::run_retention`] or a delete).
+    pub fn no_retention(mut self) -> Self {
+        self.config.retention = None;
         self
     }
 
@@ -184,7 +199,7 @@ impl TaskManager {
         &self.inner.shared
     }
 
-    fn store(&self) -> Result<&dyn Store> {
+    pub(crate) fn store(&self) -> Result<&dyn Store> {
         self.ensure_open()?;
         Ok(self.shared().store.as_ref())
     }
@@ -288,7 +303,16 @@ impl TaskManager {
         options: TaskOptions,
     ) -> Result<TaskId> {
         let params = self.insert_params(name, payload, options)?;
-        let id = self.store()?.task_insert(&params).await?;
+        let store = self.store()?;
+        let id = retry_transient(|| async {
+            let mut tx = store.begin().await?;
+            let id = tx.task_insert(&params).await?;
+            tx.event_insert_many(&[record::created(id, &params)])
+                .await?;
+            tx.commit().await?;
+            Ok(id)
+        })
+        .await?;
         match params.next_run {
             NextRun::Keep | NextRun::AfterMs(0) => self.shared().wake.notify_one(),
             NextRun::AfterMs(delay) => self
@@ -632,11 +656,18 @@ impl TaskManager {
             }
             None => TaskSetStatusParams::resumed(id.get()),
         };
-        if !self.try_transition(paused).await? {
-            self.transition(TaskSetStatusParams::resumed_suspended(id.get()))
-                .await?;
+        let reason = reason.unwrap_or("manual");
+        if !self
+            .try_transition(paused.with_detail("resume_reason", reason))
+            .await?
+        {
+            self.transition(
+                TaskSetStatusParams::resumed_suspended(id.get())
+                    .with_detail("resume_reason", reason),
+            )
+            .await?;
         }
-        tracing::info!(%id, reason = reason.unwrap_or("manual"), "task resumed");
+        tracing::info!(%id, reason, "task resumed");
         Ok(())
     }
 
@@ -648,8 +679,10 @@ impl TaskManager {
     /// [`Error::InvalidTransition`].
     pub async fn cancel_task(&self, id: TaskId, reason: Option<&str>) -> Result<()> {
         let reason = reason.unwrap_or("Task cancelled").to_owned();
-        self.transition(TaskSetStatusParams::cancelled(id.get(), reason))
-            .await?;
+        self.transition(
+            TaskSetStatusParams::cancelled(id.get(), reason).with_detail("cancelled", true),
+        )
+        .await?;
         self.shared().running().cancel_task(id.get());
         self.shared().check_leases.notify_one();
         Ok(())

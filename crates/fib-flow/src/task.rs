@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+use crate::audit::report::{Checkpoint, Progress, Reporter};
 use crate::config::{check_identifier, PRIORITY_MAX, PRIORITY_MIN};
 use crate::error::{Error, Result};
 use crate::state::{TaskKind, TaskStatus};
@@ -183,6 +184,8 @@ pub struct TaskRecord {
     pub attempt: i64,
     /// Why the task is suspended, when it is.
     pub suspend_reason: Option<String>,
+    /// The status the task had before its last status change.
+    pub previous_status: Option<TaskStatus>,
     /// The stage name of the handler's last progress report.
     pub current_stage_name: Option<String>,
     /// The text of the handler's last progress report.
@@ -303,6 +306,7 @@ struct TaskInner {
     child_results: Vec<ChildResult>,
     started: Instant,
     cancel: CancellationToken,
+    reporter: Reporter,
 }
 
 impl Task {
@@ -311,6 +315,7 @@ impl Task {
         context: Option<Vec<u8>>,
         child_results: Vec<ChildResult>,
         cancel: CancellationToken,
+        reporter: Reporter,
     ) -> Self {
         Task {
             inner: Arc::new(TaskInner {
@@ -319,6 +324,7 @@ impl Task {
                 child_results,
                 started: Instant::now(),
                 cancel,
+                reporter,
             }),
         }
     }
@@ -335,6 +341,36 @@ impl Task {
     /// suspension.
     pub fn child_results(&self) -> &[ChildResult] {
         &self.inner.child_results
+    }
+
+    /// Starts a checkpoint: a named point this attempt reached, recorded in
+    /// the task's history (`task_checkpoint`). Add a message or metadata,
+    /// then await it. Fenced: once the attempt lost its task it returns
+    /// [`Error::Lost`] and writes nothing.
+    ///
+    /// ```no_run
+    /// # async fn f(task: fib_flow::Task) -> fib_flow::Result<()> {
+    /// task.audit("payment_captured")
+    ///     .metadata(&serde_json::json!({ "amount": 42 }))
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn audit(&self, code: impl Into<String>) -> Checkpoint<'_> {
+        Checkpoint::new(&self.inner.reporter, code.into())
+    }
+
+    /// Starts a progress report: a stage name, a text and/or a percent,
+    /// kept on the task row (the latest one) and in its history
+    /// (`task_progress`). It renews the attempt's lease like a heartbeat.
+    /// Fenced like [`Task::audit`].
+    ///
+    /// ```no_run
+    /// # async fn f(task: fib_flow::Task) -> fib_flow::Result<()> {
+    /// task.progress().stage("upload").percent(40.0).text("2 of 5 files").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn progress(&self) -> Progress<'_> {
+        Progress::new(&self.inner.reporter)
     }
 
     /// The workflow root (this task's own id for a top-level task).

@@ -142,18 +142,21 @@ async fn task_in(
                     row.id,
                     fence(&row)?,
                     &plan(FailureKind::Error, 3),
+                    FailureKind::Error,
                     "boom".into(),
                 )),
                 TaskStatus::Timeout => Some(TaskSetStatusParams::failed(
                     row.id,
                     fence(&row)?,
                     &plan(FailureKind::Timeout, 3),
+                    FailureKind::Timeout,
                     "too slow".into(),
                 )),
                 _ => Some(TaskSetStatusParams::failed(
                     row.id,
                     fence(&row)?,
                     &plan(FailureKind::Error, 1),
+                    FailureKind::Error,
                     "fatal".into(),
                 )),
             };
@@ -350,6 +353,7 @@ backend_test! {
             worker_id: None,
             attempt: 0,
             suspend_reason: None,
+            previous_status: None,
             current_stage_name: None,
             progress_text: None,
             progress_percent: None,
@@ -532,7 +536,7 @@ backend_test! {
         // Failed and due again: the next claim opens attempt 2, for whichever
         // worker claims it.
         let plan = plan_failure(TaskKind::Async, FailureKind::Error, 0, 3, Duration::ZERO);
-        assert!(set(&*store, TaskSetStatusParams::failed(id, fence(&row)?, &plan, "e".into())).await?);
+        assert!(set(&*store, TaskSetStatusParams::failed(id, fence(&row)?, &plan, FailureKind::Error, "e".into())).await?);
         let again = claim(&*store, "worker-2", &[("a", 1)], 1).await?;
         assert_eq!(ids(&again), [id]);
         assert_eq!(again[0].attempt, 2);
@@ -580,7 +584,7 @@ backend_test! {
         // A failed row scheduled for later is not due yet.
         let row = claimed(&*store, WORKER, task("later")).await?;
         let plan = plan_failure(TaskKind::Async, FailureKind::Error, 0, 3, Duration::from_secs(600));
-        assert!(set(&*store, TaskSetStatusParams::failed(row.id, fence(&row)?, &plan, "e".into())).await?);
+        assert!(set(&*store, TaskSetStatusParams::failed(row.id, fence(&row)?, &plan, FailureKind::Error, "e".into())).await?);
         assert_eq!(claim(&*store, WORKER, &[("later", 1)], 1).await?, []);
         assert_eq!(get(&*store, row.id).await?.status, "failed");
         Ok(())
@@ -799,7 +803,7 @@ backend_test! {
         // An earlier attempt's error stays; the result is written.
         let first = claimed(&*store, WORKER, task("a")).await?;
         let plan = plan_failure(TaskKind::Async, FailureKind::Error, 0, 3, Duration::ZERO);
-        assert!(set(&*store, TaskSetStatusParams::failed(first.id, fence(&first)?, &plan, "first try".into())).await?);
+        assert!(set(&*store, TaskSetStatusParams::failed(first.id, fence(&first)?, &plan, FailureKind::Error, "first try".into())).await?);
         let row = claim(&*store, WORKER, &[("a", 1)], 1).await?.remove(0);
         let before = store.now_ms().await?;
         assert!(set(&*store, TaskSetStatusParams::completed(row.id, fence(&row)?, r#"{"sum":5}"#.into())).await?);
@@ -836,7 +840,7 @@ backend_test! {
             let plan = plan_failure(TaskKind::Async, failure, 0, 3, Duration::from_millis(5_000));
             assert_eq!(plan.retry_count, 1);
             let before = store.now_ms().await?;
-            assert!(set(&*store, TaskSetStatusParams::failed(row.id, fence(&row)?, &plan, "boom".into())).await?);
+            assert!(set(&*store, TaskSetStatusParams::failed(row.id, fence(&row)?, &plan, FailureKind::Error, "boom".into())).await?);
             let after = store.now_ms().await?;
             let stored = get(&*store, row.id).await?;
             within("next_run_at", stored.next_run_at, before + 5_000, after + 5_000)?;
@@ -862,10 +866,10 @@ backend_test! {
         // A zero interval is due at once; a second failure counts 2.
         let row = claimed(&*store, WORKER, task("again")).await?;
         let plan = plan_failure(TaskKind::Async, FailureKind::Error, 0, 3, Duration::ZERO);
-        assert!(set(&*store, TaskSetStatusParams::failed(row.id, fence(&row)?, &plan, "one".into())).await?);
+        assert!(set(&*store, TaskSetStatusParams::failed(row.id, fence(&row)?, &plan, FailureKind::Error, "one".into())).await?);
         let row = claim(&*store, WORKER, &[("again", 1)], 1).await?.remove(0);
         let plan = plan_failure(TaskKind::Async, FailureKind::Error, 1, 3, Duration::ZERO);
-        assert!(set(&*store, TaskSetStatusParams::failed(row.id, fence(&row)?, &plan, "two".into())).await?);
+        assert!(set(&*store, TaskSetStatusParams::failed(row.id, fence(&row)?, &plan, FailureKind::Error, "two".into())).await?);
         let stored = get(&*store, row.id).await?;
         assert_eq!((stored.status.as_str(), stored.retry_count, stored.error.as_deref()), ("failed", 2, Some("two")));
         Ok(())
@@ -879,7 +883,7 @@ backend_test! {
         let plan = plan_failure(TaskKind::Async, FailureKind::Error, 0, 1, Duration::from_secs(9));
         assert_eq!(plan.transition, Transition::Exhaust);
         let before = store.now_ms().await?;
-        assert!(set(&*store, TaskSetStatusParams::failed(row.id, fence(&row)?, &plan, "fatal".into())).await?);
+        assert!(set(&*store, TaskSetStatusParams::failed(row.id, fence(&row)?, &plan, FailureKind::Error, "fatal".into())).await?);
         let after = store.now_ms().await?;
         let stored = get(&*store, row.id).await?;
         let finished_at = stored.finished_at.context("finished_at")?;
@@ -904,7 +908,7 @@ backend_test! {
         .await?;
         let plan = plan_failure(TaskKind::Cron, FailureKind::Timeout, 2, 3, Duration::ZERO);
         assert_eq!(plan.transition, Transition::ExhaustCron);
-        assert!(set(&*store, TaskSetStatusParams::failed(cron.id, fence(&cron)?, &plan, "late".into())).await?);
+        assert!(set(&*store, TaskSetStatusParams::failed(cron.id, fence(&cron)?, &plan, FailureKind::Error, "late".into())).await?);
         let stored = get(&*store, cron.id).await?;
         assert_eq!(
             (stored.status.as_str(), stored.finished_at, stored.retry_count, stored.next_run_at, stored.error.as_deref()),

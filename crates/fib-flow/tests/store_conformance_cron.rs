@@ -101,7 +101,18 @@ async fn apply(store: &dyn Store, change: TaskSetStatusParams) -> anyhow::Result
     let mut tx = store.begin().await?;
     let applied = tx.task_set_status(&change).await?;
     tx.commit().await?;
-    Ok(applied)
+    // Only what propagation reads; the audit's columns are checked elsewhere.
+    Ok(applied.map(|task| TaskRef {
+        id: task.id,
+        name: task.name,
+        kind: task.kind,
+        status: task.status,
+        parent_id: task.parent_id,
+        parent_stage: task.parent_stage,
+        parent_cycle: task.parent_cycle,
+        error: task.error,
+        ..TaskRef::default()
+    }))
 }
 
 /// The reference a change applied to the top-level cron `row` returns.
@@ -115,6 +126,7 @@ fn cron_ref(row: &TaskRow, status: &str, error: Option<&str>) -> TaskRef {
         parent_stage: None,
         parent_cycle: None,
         error: error.map(str::to_owned),
+        ..TaskRef::default()
     }
 }
 
@@ -133,7 +145,13 @@ async fn running_at_stage_1(store: &dyn Store, name: &str) -> anyhow::Result<Tas
         3,
         std::time::Duration::ZERO,
     );
-    let failed = TaskSetStatusParams::failed(id, fence(&second)?, &plan, "boom".into());
+    let failed = TaskSetStatusParams::failed(
+        id,
+        fence(&second)?,
+        &plan,
+        FailureKind::Error,
+        "boom".into(),
+    );
     ensure!(apply(store, failed).await?.is_some(), "fail {name}");
     let row = claim_one(store, name, id).await?;
     ensure!(
@@ -269,6 +287,7 @@ backend_test! {
                 worker_id: None,
                 attempt: 0,
                 suspend_reason: None,
+                previous_status: None,
                 current_stage_name: None,
                 progress_text: None,
                 progress_percent: None,

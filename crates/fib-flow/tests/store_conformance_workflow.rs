@@ -93,10 +93,34 @@ async fn claimed(store: &dyn Store, params: TaskInsertParams) -> anyhow::Result<
 
 /// Applies one change in its own transaction and commits it.
 async fn apply(store: &dyn Store, change: TaskSetStatusParams) -> anyhow::Result<Option<TaskRef>> {
+    Ok(apply_full(store, change).await?.map(link_only))
+}
+
+/// Like `apply`, with every column the change returns.
+async fn apply_full(
+    store: &dyn Store,
+    change: TaskSetStatusParams,
+) -> anyhow::Result<Option<TaskRef>> {
     let mut tx = store.begin().await?;
     let applied = tx.task_set_status(&change).await?;
     tx.commit().await?;
     Ok(applied)
+}
+
+/// The reference without what the audit reads (previous status, stage,
+/// owner, attempt, root, retry count, due time): what propagation needs.
+fn link_only(task: TaskRef) -> TaskRef {
+    TaskRef {
+        id: task.id,
+        name: task.name,
+        kind: task.kind,
+        status: task.status,
+        parent_id: task.parent_id,
+        parent_stage: task.parent_stage,
+        parent_cycle: task.parent_cycle,
+        error: task.error,
+        ..TaskRef::default()
+    }
 }
 
 /// The reference a change applied to `row` returns, in `status` with
@@ -111,6 +135,7 @@ fn task_ref(row: &TaskRow, status: &str, error: Option<&str>) -> TaskRef {
         parent_stage: row.parent_stage,
         parent_cycle: row.parent_stage.map(|_| 0),
         error: error.map(str::to_owned),
+        ..TaskRef::default()
     }
 }
 
@@ -226,18 +251,21 @@ async fn task_in(
                     row.id,
                     fence(&row)?,
                     &retry_plan(kind, FailureKind::Error),
+                    FailureKind::Error,
                     "boom".into(),
                 )),
                 TaskStatus::Timeout => Some(TaskSetStatusParams::failed(
                     row.id,
                     fence(&row)?,
                     &retry_plan(kind, FailureKind::Timeout),
+                    FailureKind::Timeout,
                     "too slow".into(),
                 )),
                 TaskStatus::PermanentlyFailed => Some(TaskSetStatusParams::failed(
                     row.id,
                     fence(&row)?,
                     &plan_failure(kind, FailureKind::Error, 0, 1, Duration::ZERO),
+                    FailureKind::Error,
                     "fatal".into(),
                 )),
                 _ => Some(TaskSetStatusParams::suspended(
@@ -340,9 +368,14 @@ backend_test! {
             child.id,
             fence(&child)?,
             &retry_plan(TaskKind::Async, FailureKind::Error),
-            "boom".into(),
+            FailureKind::Error, "boom".into(),
         );
-        assert_eq!(apply(&*store, failed.clone()).await?, Some(task_ref(&child, "failed", Some("boom"))));
+        let applied = apply_full(&*store, failed.clone()).await?.expect("applied");
+        // What the audit records of the change comes back with it.
+        assert_eq!(applied.previous_status.as_deref(), Some("running"));
+        assert_eq!((applied.stage, applied.attempt, applied.retry_count), (child.stage, child.attempt, 1));
+        assert_eq!((applied.worker_id.as_deref(), applied.root_id), (Some(WORKER), Some(parent.id)));
+        assert_eq!(link_only(applied), task_ref(&child, "failed", Some("boom")));
         // The same change again finds no running row.
         assert_eq!(apply(&*store, failed).await?, None);
         // A change that keeps the error returns the stored one.
@@ -364,6 +397,7 @@ backend_test! {
                 parent_stage: None,
                 parent_cycle: None,
                 error: Some("stop".into()),
+                ..TaskRef::default()
             })
         );
         let cron = store.task_insert(&cron_task("tick")).await?;
@@ -376,6 +410,7 @@ backend_test! {
             parent_stage: None,
             parent_cycle: None,
             error: None,
+            ..TaskRef::default()
         };
         assert_eq!(apply(&*store, TaskSetStatusParams::paused(cron)).await?, Some(cron_ref("paused")));
         assert_eq!(apply(&*store, TaskSetStatusParams::paused(cron + 1_000)).await?, None, "missing row");
@@ -383,15 +418,15 @@ backend_test! {
         // In one transaction each change reports on itself and sees the earlier ones.
         let mut tx = store.begin().await?;
         assert_eq!(tx.task_set_status(&TaskSetStatusParams::paused(cron)).await?, None);
-        assert_eq!(tx.task_set_status(&TaskSetStatusParams::resumed(cron)).await?, Some(cron_ref("pending")));
+        assert_eq!(tx.task_set_status(&TaskSetStatusParams::resumed(cron)).await?.map(link_only), Some(cron_ref("pending")));
         assert_eq!(tx.task_set_status(&TaskSetStatusParams::resumed(cron)).await?, None);
-        assert_eq!(tx.task_set_status(&TaskSetStatusParams::paused(cron)).await?, Some(cron_ref("paused")));
+        assert_eq!(tx.task_set_status(&TaskSetStatusParams::paused(cron)).await?.map(link_only), Some(cron_ref("paused")));
         tx.commit().await?;
         assert_eq!(get(&*store, cron).await?.status, "paused");
 
         // A change in a transaction dropped uncommitted is undone.
         let mut tx = store.begin().await?;
-        assert_eq!(tx.task_set_status(&TaskSetStatusParams::resumed(cron)).await?, Some(cron_ref("pending")));
+        assert_eq!(tx.task_set_status(&TaskSetStatusParams::resumed(cron)).await?.map(link_only), Some(cron_ref("pending")));
         drop(tx);
         assert_eq!(get(&*store, cron).await?.status, "paused");
         Ok(())
@@ -483,7 +518,7 @@ backend_test! {
         // A retry behind it, so the fresh budget shows.
         let first = claimed(&*store, task("a")).await?;
         let plan = retry_plan(TaskKind::Async, FailureKind::Error);
-        assert!(apply(&*store, TaskSetStatusParams::failed(first.id, fence(&first)?, &plan, "boom".into())).await?.is_some());
+        assert!(apply(&*store, TaskSetStatusParams::failed(first.id, fence(&first)?, &plan, FailureKind::Error, "boom".into())).await?.is_some());
         let row = claim_one(&*store, "a", first.id).await?;
         assert_eq!((row.retry_count, row.attempt, row.stage), (1, 2, 0));
 
@@ -572,7 +607,7 @@ backend_test! {
         // A retry behind the parent, so the fresh budget shows.
         let first = claimed(&*store, task("parent")).await?;
         let plan = retry_plan(TaskKind::Async, FailureKind::Error);
-        assert!(apply(&*store, TaskSetStatusParams::failed(first.id, fence(&first)?, &plan, "boom".into())).await?.is_some());
+        assert!(apply(&*store, TaskSetStatusParams::failed(first.id, fence(&first)?, &plan, FailureKind::Error, "boom".into())).await?.is_some());
         let parent = claim_one(&*store, "parent", first.id).await?;
         let kids = await_children(&*store, &parent, &["c1"], ChildFailure::FailParent, None).await?;
         assert_eq!(child_finished(&*store, parent.id, 0).await?, Some(waiting(&parent, 0, ChildFailure::FailParent)));
@@ -687,7 +722,7 @@ backend_test! {
         // An explicit suspension with a retry behind it.
         let first = claimed(&*store, task("s")).await?;
         let plan = retry_plan(TaskKind::Async, FailureKind::Error);
-        assert!(apply(&*store, TaskSetStatusParams::failed(first.id, fence(&first)?, &plan, "boom".into())).await?.is_some());
+        assert!(apply(&*store, TaskSetStatusParams::failed(first.id, fence(&first)?, &plan, FailureKind::Error, "boom".into())).await?.is_some());
         let row = claim_one(&*store, "s", first.id).await?;
         let change = TaskSetStatusParams::suspended(row.id, fence(&row)?, "approval".into(), None);
         assert!(apply(&*store, change).await?.is_some());
@@ -900,7 +935,7 @@ backend_test! {
         let row = claim_one(&*store, "t", id).await?;
         assert_eq!(context(id).await?, Some(keep.clone()), "claimed");
         let plan = retry_plan(TaskKind::Async, FailureKind::Error);
-        assert!(apply(&*store, TaskSetStatusParams::failed(id, fence(&row)?, &plan, "boom".into())).await?.is_some());
+        assert!(apply(&*store, TaskSetStatusParams::failed(id, fence(&row)?, &plan, FailureKind::Error, "boom".into())).await?.is_some());
         assert_eq!(context(id).await?, Some(keep.clone()), "failed");
 
         claim_one(&*store, "t", id).await?;
@@ -983,6 +1018,7 @@ backend_test! {
                 worker_id: None,
                 attempt: 0,
                 suspend_reason: None,
+                previous_status: None,
                 current_stage_name: None,
                 progress_text: None,
                 progress_percent: None,
@@ -1227,10 +1263,10 @@ backend_test! {
         assert!(apply(&*store, TaskSetStatusParams::completed(a.id, fence(&a)?, r#"{"v":1}"#.into())).await?.is_some());
         let b = claim_one(&*store, "b", stage0[1]).await?;
         let exhausted = plan_failure(TaskKind::Async, FailureKind::Error, 0, 1, Duration::ZERO);
-        assert!(apply(&*store, TaskSetStatusParams::failed(b.id, fence(&b)?, &exhausted, "fatal".into())).await?.is_some());
+        assert!(apply(&*store, TaskSetStatusParams::failed(b.id, fence(&b)?, &exhausted, FailureKind::Error, "fatal".into())).await?.is_some());
         let c = claim_one(&*store, "c", stage0[2]).await?;
         let plan = retry_plan(TaskKind::Async, FailureKind::Error);
-        assert!(apply(&*store, TaskSetStatusParams::failed(c.id, fence(&c)?, &plan, "boom".into())).await?.is_some());
+        assert!(apply(&*store, TaskSetStatusParams::failed(c.id, fence(&c)?, &plan, FailureKind::Error, "boom".into())).await?.is_some());
         let c = claim_one(&*store, "c", stage0[2]).await?;
         assert!(apply(&*store, TaskSetStatusParams::completed(c.id, fence(&c)?, "2".into())).await?.is_some());
         for _ in 0..3 {

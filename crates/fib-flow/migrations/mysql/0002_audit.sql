@@ -50,6 +50,7 @@ SELECT id, CONVERT(name USING utf8mb4) AS name, CONVERT(kind USING utf8mb4) AS k
        total_children, pending_children,
        CONVERT(worker_id USING utf8mb4) AS worker_id, attempt,
        CONVERT(suspend_reason USING utf8mb4) AS suspend_reason,
+       CONVERT(previous_status USING utf8mb4) AS previous_status,
        CONVERT(current_stage_name USING utf8mb4) AS current_stage_name,
        CONVERT(progress_text USING utf8mb4) AS progress_text, progress_percent,
        last_event_at, CONVERT(last_event_type USING utf8mb4) AS last_event_type,

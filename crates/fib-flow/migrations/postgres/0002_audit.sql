@@ -44,6 +44,7 @@ CREATE VIEW fib_flow_task_records AS
 SELECT id, name, kind, status, priority, payload, tag, result, error, stage, cycle, timeout_ms,
        retry_count, max_attempts, retry_interval_ms, cron_expr, root_id, parent_id,
        parent_stage, total_children, pending_children, worker_id, attempt, suspend_reason,
+       previous_status,
        current_stage_name, progress_text, progress_percent, last_event_at, last_event_type,
        created_at, next_run_at, started_at, last_active_at, finished_at
 FROM fib_flow_tasks;

@@ -28,6 +28,11 @@ use crate::error::{Error, Result};
 use crate::state::{TaskKind, TaskStatus};
 use crate::task::{TaskId, TaskRecord};
 
+pub use report::{Checkpoint, Progress, MAX_REPORT_TEXT_LEN};
+
+pub(crate) mod queries;
+pub(crate) mod record;
+pub(crate) mod report;
 #[allow(dead_code)] // wired up by the audit queries
 pub(crate) mod summary;
 
@@ -268,7 +273,10 @@ impl PageRequest {
             return Err(Error::invalid("limit", "must be a positive integer"));
         }
         if i64::try_from(self.offset).is_err() {
-            return Err(Error::invalid("offset", "must fit in a signed 64-bit integer"));
+            return Err(Error::invalid(
+                "offset",
+                "must fit in a signed 64-bit integer",
+            ));
         }
         Ok(())
     }

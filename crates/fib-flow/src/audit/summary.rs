@@ -399,6 +399,7 @@ mod tests {
             worker_id: None,
             attempt: 0,
             suspend_reason: None,
+            previous_status: None,
             current_stage_name: None,
             progress_text: None,
             progress_percent: None,

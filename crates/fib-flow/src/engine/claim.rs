@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::execute;
-use super::{RunningTask, Shared};
+use super::{execute, workflow};
+use super::{retry_transient, RunningTask, Shared};
+use crate::audit::record::{self, AuditRows};
 use crate::error::Result;
-use crate::store::{ClaimName, TaskClaimManyParams, TaskLease};
+use crate::store::{ClaimName, Store, TaskClaimManyParams, TaskLease, TaskRow};
 
 /// What one claim round did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +85,7 @@ pub(crate) async fn run_once(shared: &Arc<Shared>) -> Result<Claimed> {
     }
     let asked = i64::try_from(free).unwrap_or(i64::MAX);
     let params = TaskClaimManyParams::new(&shared.config.worker_id, names, asked);
-    let rows = shared.store.task_claim_many(&params).await?;
+    let rows = claim_with_audit(shared.store.as_ref(), &params).await?;
     let count = rows.len();
     for row in rows {
         let cancel = CancellationToken::new();
@@ -111,4 +112,25 @@ pub(crate) async fn run_once(shared: &Arc<Shared>) -> Result<Claimed> {
     } else {
         Claimed::Some(count)
     })
+}
+
+/// Claims in one transaction with the attempts it opens and their events
+/// (again at once when the database rolled it back to break a deadlock).
+async fn claim_with_audit(store: &dyn Store, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>> {
+    retry_transient(|| try_claim(store, params)).await
+}
+
+async fn try_claim(store: &dyn Store, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>> {
+    let mut tx = store.begin().await?;
+    let rows = tx.task_claim_many(params).await?;
+    if rows.is_empty() {
+        return Ok(rows);
+    }
+    let mut audit = AuditRows::default();
+    for row in &rows {
+        record::claimed(row, &mut audit);
+    }
+    workflow::write_audit(tx.as_mut(), &audit).await?;
+    tx.commit().await?;
+    Ok(rows)
 }

@@ -11,6 +11,7 @@ use tracing::Instrument;
 
 use super::outcome::{self, Attempt, Outcome, RetryInfo};
 use super::{completer, Shared};
+use crate::audit::report::Reporter;
 use crate::cron::{CronSchedule, Misfire};
 use crate::error::{BoxError, Error, Result};
 use crate::state::{FailureKind, TaskKind};
@@ -117,7 +118,15 @@ async fn attempt(
             }
         }
     };
-    let task = Task::new(record, context, child_results, cancel.clone());
+    let reporter = Reporter {
+        store: shared.store.clone(),
+        id: record.id,
+        fence: Fence {
+            worker_id: shared.config.worker_id.clone(),
+            attempt: record.attempt,
+        },
+    };
+    let task = Task::new(record, context, child_results, cancel.clone(), reporter);
     let future = match std::panic::catch_unwind(AssertUnwindSafe(|| registration.handler.run(task)))
     {
         Ok(future) => AssertUnwindSafe(future).catch_unwind(),

@@ -252,5 +252,5 @@ fn failure(attempt: &Attempt<'_>, kind: FailureKind, error: String) -> TaskSetSt
         retry.max_attempts,
         retry.retry_interval,
     );
-    TaskSetStatusParams::failed(attempt.id, attempt.fence.clone(), &plan, error)
+    TaskSetStatusParams::failed(attempt.id, attempt.fence.clone(), &plan, kind, error)
 }

@@ -84,9 +84,21 @@ fn expiry_change(task: &ExpiredTask, heartbeat_timeout_ms: i64) -> TaskSetStatus
         worker_id: task.worker_id.clone(),
         attempt: task.attempt,
     };
+    let timeout_type = if task.total_timeout {
+        "total"
+    } else {
+        "heartbeat"
+    };
     TaskSetStatusParams {
         require_expired_ms: Some(heartbeat_timeout_ms),
-        ..TaskSetStatusParams::failed(task.id, fence, &plan, error.to_owned())
+        ..TaskSetStatusParams::failed(
+            task.id,
+            fence,
+            &plan,
+            FailureKind::Timeout,
+            error.to_owned(),
+        )
+        .with_detail("timeout_type", timeout_type)
     }
 }
 

@@ -9,6 +9,8 @@
 //! The rules come from [`crate::state`]; this module only sequences store
 //! calls, so every backend behaves alike.
 
+use super::retry_transient;
+use crate::audit::record::{self, AuditRows};
 use crate::error::Result;
 use crate::state::{plan_child_finished, ChildFailure, ParentPlan, TaskKind, TaskStatus};
 use crate::store::{
@@ -54,12 +56,13 @@ pub(crate) struct Effects {
 /// committed one after the other.
 pub(crate) async fn apply_all(store: &dyn Store, writes: &[Write]) -> Result<(Vec<bool>, Effects)> {
     if store.caps().single_writer || writes.len() <= 1 {
-        return apply_in_one_transaction(store, writes).await;
+        return retry_transient(|| apply_in_one_transaction(store, writes)).await;
     }
     let mut effects = Effects::default();
     let mut applied = Vec::with_capacity(writes.len());
     for write in writes {
-        let (one, more) = apply_in_one_transaction(store, std::slice::from_ref(write)).await?;
+        let one_write = std::slice::from_ref(write);
+        let (one, more) = retry_transient(|| apply_in_one_transaction(store, one_write)).await?;
         applied.extend(one);
         effects.merge(more);
     }
@@ -72,12 +75,25 @@ async fn apply_in_one_transaction(
 ) -> Result<(Vec<bool>, Effects)> {
     let mut tx = store.begin().await?;
     let mut effects = Effects::default();
+    let mut audit = AuditRows::default();
     let mut applied = Vec::with_capacity(writes.len());
     for write in writes {
-        applied.push(apply(tx.as_mut(), write, &mut effects).await?);
+        applied.push(apply(tx.as_mut(), write, &mut effects, &mut audit).await?);
     }
+    write_audit(tx.as_mut(), &audit).await?;
     tx.commit().await?;
     Ok((applied, effects))
+}
+
+/// Writes the audit rows gathered in a transaction: one statement per
+/// table.
+pub(crate) async fn write_audit(tx: &mut dyn StoreTx, audit: &AuditRows) -> Result<()> {
+    if audit.is_empty() {
+        return Ok(());
+    }
+    tx.attempt_open_many(&audit.opened).await?;
+    tx.attempt_close_many(&audit.closed).await?;
+    tx.event_insert_many(&audit.events).await
 }
 
 impl Effects {
@@ -95,12 +111,23 @@ pub(crate) async fn apply(
     tx: &mut dyn StoreTx,
     write: &Write,
     effects: &mut Effects,
+    audit: &mut AuditRows,
 ) -> Result<bool> {
     let Some(task) = tx.task_set_status(&write.change).await? else {
         return Ok(false);
     };
-    for child in &write.children {
-        tx.task_insert(child).await?;
+    record::status_changed(&write.change, &task, audit);
+    if !write.children.is_empty() {
+        let mut ids = Vec::with_capacity(write.children.len());
+        let mut created = Vec::with_capacity(write.children.len());
+        for child in &write.children {
+            let id = tx.task_insert(child).await?;
+            ids.push(id);
+            created.push(record::created(id, child));
+        }
+        let names: Vec<&str> = write.children.iter().map(|c| c.name.as_str()).collect();
+        record::subtasks_created(&task, &ids, &names, audit);
+        audit.events.extend(created);
     }
     if !write.children.is_empty() || write.change.to() == TaskStatus::Pending {
         effects.wake = true;
@@ -119,17 +146,22 @@ pub(crate) async fn apply(
             "cancelled: ancestor task {} ended permanently_failed",
             task.id
         );
-        cancel_descendants(tx, task.id, &reason, effects).await?;
+        cancel_descendants(tx, task.id, &reason, effects, audit).await?;
     }
     if write.change.to().is_terminal() {
-        propagate(tx, task, effects).await?;
+        propagate(tx, task, effects, audit).await?;
     }
     Ok(true)
 }
 
 /// Tells the parents of a task that reached a terminal status, level by
 /// level, for as long as a parent fails with it.
-async fn propagate(tx: &mut dyn StoreTx, finished: TaskRef, effects: &mut Effects) -> Result<()> {
+async fn propagate(
+    tx: &mut dyn StoreTx,
+    finished: TaskRef,
+    effects: &mut Effects,
+    audit: &mut AuditRows,
+) -> Result<()> {
     let mut child = finished;
     loop {
         let (Some(parent_id), Some(parent_stage), Some(parent_cycle)) =
@@ -160,8 +192,11 @@ async fn propagate(tx: &mut dyn StoreTx, finished: TaskRef, effects: &mut Effect
         match plan_child_finished(child_status, policy, parent.pending_children, kind) {
             ParentPlan::Wait => return Ok(()),
             ParentPlan::Resume => {
-                tx.task_set_status(&TaskSetStatusParams::children_done(parent.id))
-                    .await?;
+                let change = TaskSetStatusParams::children_done(parent.id)
+                    .with_detail("resume_reason", "children_completed");
+                if let Some(resumed) = tx.task_set_status(&change).await? {
+                    record::status_changed(&change, &resumed, audit);
+                }
                 effects.wake = true;
                 return Ok(());
             }
@@ -172,12 +207,14 @@ async fn propagate(tx: &mut dyn StoreTx, finished: TaskRef, effects: &mut Effect
                     child.name,
                     child.error.as_deref().unwrap_or("no error recorded")
                 );
-                let change = TaskSetStatusParams::failed_by_child(parent.id, transition, error);
+                let change = TaskSetStatusParams::failed_by_child(parent.id, transition, error)
+                    .with_detail("failed_child_id", child.id);
                 let Some(failed) = tx.task_set_status(&change).await? else {
                     return Ok(());
                 };
+                record::status_changed(&change, &failed, audit);
                 let reason = format!("cancelled: sibling task {} failed", child.id);
-                cancel_descendants(tx, parent.id, &reason, effects).await?;
+                cancel_descendants(tx, parent.id, &reason, effects, audit).await?;
                 if !transition.target().is_terminal() {
                     // A paused (cron) parent is not finished: its own
                     // parent keeps waiting.
@@ -197,13 +234,15 @@ async fn cancel_descendants(
     root: i64,
     reason: &str,
     effects: &mut Effects,
+    audit: &mut AuditRows,
 ) -> Result<()> {
     let mut parents = vec![root];
     while let Some(parent) = parents.pop() {
         let params = TaskCancelChildrenParams::new(parent, reason.to_owned());
         for id in tx.task_list_unfinished_children(&params).await? {
             let change = TaskSetStatusParams::cancelled(id, reason.to_owned());
-            if tx.task_set_status(&change).await?.is_some() {
+            if let Some(cancelled) = tx.task_set_status(&change).await? {
+                record::status_changed(&change, &cancelled, audit);
                 tx.task_mark_parent_notified(id).await?;
                 effects.cancelled.push(id);
                 parents.push(id);

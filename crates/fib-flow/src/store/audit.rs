@@ -12,7 +12,9 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
-/// One event to insert (its time is the transaction's clock).
+/// One event to insert (its time is the transaction's clock). Serialised
+/// into the JSON array a batch insert binds; absent values are left out
+/// (JSON_TABLE reads a missing path as NULL).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NewEvent {
     /// `task_id`
@@ -20,26 +22,34 @@ pub struct NewEvent {
     /// `root_id`: the workflow root, the task's own id for a top-level task.
     pub root_id: i64,
     /// `parent_id`
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub parent_id: Option<i64>,
     /// `event_type`
     pub event_type: &'static str,
     /// `from_status`
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub from_status: Option<String>,
     /// `to_status`
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub to_status: Option<String>,
     /// `stage`
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stage: Option<i64>,
     /// `worker_id`
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub worker_id: Option<String>,
     /// `attempt`
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub attempt: Option<i64>,
     /// `message`
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// `metadata` (JSON object text)
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<String>,
 }
 
-/// One attempt to open (its start is the transaction's clock).
+/// One attempt to open, as the claim that opens it wrote the task row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NewAttempt {
     /// `task_id`
@@ -48,6 +58,8 @@ pub struct NewAttempt {
     pub attempt: i64,
     /// `worker_id`
     pub worker_id: String,
+    /// `started_at`: the claim time written on the task.
+    pub started_at: i64,
 }
 
 /// One open attempt to close (its end is the transaction's clock). Only an
@@ -61,6 +73,7 @@ pub struct AttemptClose {
     /// `outcome`
     pub outcome: &'static str,
     /// `error`
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// `timed_out`
     pub timed_out: bool,

@@ -144,8 +144,20 @@ pub trait Store: AuditStore + Send + Sync + 'static {
 /// stay locked until the transaction ends.
 #[async_trait]
 pub trait StoreTx: Send {
+    /// Closes attempts still open (each by task and attempt number) at the
+    /// transaction's time; attempts already closed are left alone.
+    async fn attempt_close_many(&mut self, closes: &[AttemptClose]) -> Result<()>;
+
+    /// Opens attempts (one statement for the batch).
+    async fn attempt_open_many(&mut self, attempts: &[NewAttempt]) -> Result<()>;
+
     /// Commits every write of the transaction.
     async fn commit(self: Box<Self>) -> Result<()>;
+
+    /// Inserts events in order (one statement for the batch) at the
+    /// transaction's time, and sets each task's `last_event_at` /
+    /// `last_event_type` to its newest one.
+    async fn event_insert_many(&mut self, events: &[NewEvent]) -> Result<()>;
 
     /// Counts one finished child on a parent still waiting at
     /// `parent_stage` (decrements `pending_children`); returns the parent
@@ -155,6 +167,10 @@ pub trait StoreTx: Send {
         &mut self,
         params: &TaskChildFinishedParams,
     ) -> Result<Option<WaitingParent>>;
+
+    /// [`Store::task_claim_many`] inside this transaction, so the claim's
+    /// attempts and events commit with it.
+    async fn task_claim_many(&mut self, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>>;
 
     /// Inserts one task (a child, inside its parent's transaction).
     async fn task_insert(&mut self, params: &TaskInsertParams) -> Result<i64>;
@@ -174,6 +190,10 @@ pub trait StoreTx: Send {
     /// One status change, guarded by its allowed source statuses and (when
     /// given) its fence; returns the task when it applied.
     async fn task_set_status(&mut self, params: &TaskSetStatusParams) -> Result<Option<TaskRef>>;
+
+    /// A progress report or checkpoint of a running attempt: applies (and
+    /// returns the task) only while the attempt still owns the task.
+    async fn task_touch(&mut self, params: &TaskTouchParams) -> Result<Option<TouchedTask>>;
 }
 
 /// Opens the backend named by the URL scheme.

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::config::millis;
-use crate::state::{ChildFailure, FailurePlan, TaskKind, TaskStatus, Transition};
+use crate::state::{ChildFailure, FailureKind, FailurePlan, TaskKind, TaskStatus, Transition};
 use crate::task::TaskFilter;
 
 /// When a row next becomes due, relative to the database clock or absolute.
@@ -171,6 +171,12 @@ pub struct TaskSetStatusParams {
     /// timeout (ms): an expiry decided on a read must not undo a heartbeat
     /// that renewed the lease since.
     pub require_expired_ms: Option<i64>,
+    /// Whether the running attempt this change ends timed out (its attempt
+    /// row records it).
+    pub timed_out: bool,
+    /// Extra details for the change's event (`resume_reason`,
+    /// `timeout_type`, ...), added to its metadata.
+    pub event_details: Vec<(&'static str, serde_json::Value)>,
 }
 
 /// A parent starting to wait for a new stage of children.
@@ -203,7 +209,15 @@ impl TaskSetStatusParams {
             require_no_children: false,
             reset_stage: false,
             require_expired_ms: None,
+            timed_out: false,
+            event_details: Vec::new(),
         }
+    }
+
+    /// The same change with one more detail for its event.
+    pub fn with_detail(mut self, key: &'static str, value: impl Into<serde_json::Value>) -> Self {
+        self.event_details.push((key, value.into()));
+        self
     }
 
     /// Whether the task moves to its next stage.
@@ -236,8 +250,15 @@ impl TaskSetStatusParams {
 
     /// The running attempt failed (error or timeout); `plan` says whether a
     /// retry follows.
-    pub fn failed(id: i64, fence: Fence, plan: &FailurePlan, error: String) -> Self {
+    pub fn failed(
+        id: i64,
+        fence: Fence,
+        plan: &FailurePlan,
+        kind: FailureKind,
+        error: String,
+    ) -> Self {
         TaskSetStatusParams {
+            timed_out: kind == FailureKind::Timeout,
             error: ErrorUpdate::Set(error),
             retry_count: Some(i64::from(plan.retry_count)),
             next_run: match plan.retry_after {
@@ -512,4 +533,37 @@ pub(crate) fn json_list<T: serde::Serialize>(values: &[T]) -> String {
 /// Statuses as a JSON array of their names.
 pub(crate) fn status_list(statuses: &[TaskStatus]) -> String {
     json_list(&statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+}
+
+/// Params of [`StoreTx::task_touch`](super::StoreTx::task_touch): a
+/// handler's progress report or checkpoint, fenced by its lease.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskTouchParams {
+    /// The task.
+    pub id: i64,
+    /// The attempt that reports: nothing changes unless it still owns the
+    /// task.
+    pub fence: Fence,
+    /// Whether the lease is renewed (`last_active_at` = now).
+    pub heartbeat: bool,
+    /// New `current_stage_name` when `Some`.
+    pub stage_name: Option<String>,
+    /// New `progress_text` when `Some`.
+    pub progress_text: Option<String>,
+    /// New `progress_percent` when `Some`.
+    pub progress_percent: Option<f64>,
+}
+
+/// For each task among `events`, its newest event type, as the JSON array
+/// `[[task_id, "event_type"], ...]` that the SQL updating the tasks'
+/// `last_event_type` binds.
+pub(crate) fn last_event_types(events: &[super::NewEvent]) -> String {
+    let mut last: Vec<(i64, &str)> = Vec::new();
+    for event in events {
+        match last.iter_mut().find(|(id, _)| *id == event.task_id) {
+            Some(entry) => entry.1 = event.event_type,
+            None => last.push((event.task_id, event.event_type)),
+        }
+    }
+    json_list(&last)
 }

@@ -62,6 +62,8 @@ pub struct TaskRow {
     pub attempt: i64,
     /// `suspend_reason`
     pub suspend_reason: Option<String>,
+    /// `previous_status`
+    pub previous_status: Option<String>,
     /// `current_stage_name`
     pub current_stage_name: Option<String>,
     /// `progress_text`
@@ -130,6 +132,11 @@ impl TryFrom<TaskRow> for TaskRecord {
             worker_id: row.worker_id,
             attempt: row.attempt,
             suspend_reason: row.suspend_reason,
+            previous_status: row
+                .previous_status
+                .as_deref()
+                .map(|s| parse_column("previous_status", s))
+                .transpose()?,
             current_stage_name: row.current_stage_name,
             progress_text: row.progress_text,
             progress_percent: row.progress_percent,
@@ -144,7 +151,7 @@ impl TryFrom<TaskRow> for TaskRecord {
 
 /// The task a status change applied to, with what propagating it up its
 /// workflow needs.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct TaskRef {
     /// `id`
     pub id: i64,
@@ -154,6 +161,20 @@ pub struct TaskRef {
     pub kind: String,
     /// `status` (after the change)
     pub status: String,
+    /// `previous_status`: the status before the change
+    pub previous_status: Option<String>,
+    /// `stage` (after the change)
+    pub stage: i64,
+    /// `worker_id`
+    pub worker_id: Option<String>,
+    /// `attempt`
+    pub attempt: i64,
+    /// `root_id`
+    pub root_id: Option<i64>,
+    /// `retry_count` (after the change)
+    pub retry_count: i64,
+    /// `next_run_at` (after the change)
+    pub next_run_at: i64,
     /// `parent_id`
     pub parent_id: Option<i64>,
     /// `parent_stage`
@@ -162,6 +183,23 @@ pub struct TaskRef {
     pub parent_cycle: Option<i64>,
     /// `error`
     pub error: Option<String>,
+}
+
+/// The running task a progress report or checkpoint applied to.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TouchedTask {
+    /// `id`
+    pub id: i64,
+    /// `name`
+    pub name: String,
+    /// `status`
+    pub status: String,
+    /// `stage`
+    pub stage: i64,
+    /// `root_id`
+    pub root_id: Option<i64>,
+    /// `parent_id`
+    pub parent_id: Option<i64>,
 }
 
 /// A parent that counted one more finished child of its stage.
@@ -353,6 +391,7 @@ mod tests {
             worker_id: None,
             attempt: 0,
             suspend_reason: None,
+            previous_status: None,
             current_stage_name: None,
             progress_text: None,
             progress_percent: None,

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 use tracing::Instrument;
 
+use super::audit::{AttemptClose, NewAttempt, NewEvent};
 use super::params::*;
 use super::row::*;
 use super::{Store, StoreCaps, StoreTx};
@@ -157,6 +158,46 @@ struct TracedTx {
 
 #[async_trait]
 impl StoreTx for TracedTx {
+    async fn attempt_close_many(&mut self, closes: &[AttemptClose]) -> Result<()> {
+        traced(
+            "attempt_close_many",
+            self.backend,
+            self.inner.attempt_close_many(closes),
+        )
+        .await
+    }
+
+    async fn attempt_open_many(&mut self, attempts: &[NewAttempt]) -> Result<()> {
+        traced(
+            "attempt_open_many",
+            self.backend,
+            self.inner.attempt_open_many(attempts),
+        )
+        .await
+    }
+
+    async fn event_insert_many(&mut self, events: &[NewEvent]) -> Result<()> {
+        traced(
+            "event_insert_many",
+            self.backend,
+            self.inner.event_insert_many(events),
+        )
+        .await
+    }
+
+    async fn task_claim_many(&mut self, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>> {
+        traced(
+            "task_claim_many",
+            self.backend,
+            self.inner.task_claim_many(params),
+        )
+        .await
+    }
+
+    async fn task_touch(&mut self, params: &TaskTouchParams) -> Result<Option<TouchedTask>> {
+        traced("task_touch", self.backend, self.inner.task_touch(params)).await
+    }
+
     async fn commit(self: Box<Self>) -> Result<()> {
         let backend = self.backend;
         traced("commit", backend, self.inner.commit()).await

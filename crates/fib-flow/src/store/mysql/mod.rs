@@ -21,6 +21,7 @@ use sqlx::mysql::{MySqlArguments, MySqlConnectOptions, MySqlPool, MySqlPoolOptio
 use sqlx::{Connection, Executor, MySql, MySqlConnection, Transaction};
 use tokio::sync::Notify;
 
+use super::audit::{AttemptClose, NewAttempt, NewEvent};
 use super::migrate::{self, MYSQL as MIGRATIONS};
 use super::params::*;
 use super::row::*;
@@ -161,48 +162,9 @@ pub fn check_server_version(version: &str) -> std::result::Result<(), String> {
 
 impl MySqlStore {
     async fn try_task_claim_many(&self, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>> {
-        if params.limit <= 0 || params.names.is_empty() {
-            return Ok(Vec::new());
-        }
         let mut tx = self.pool.begin().await?;
-        let now: i64 = sqlx::query_scalar(include_str!("queries/now_ms.sql"))
-            .fetch_one(&mut *tx)
-            .await?;
-        let mut candidates: Vec<(i64, i64, i64)> = Vec::new();
-        for claim in params.names.iter().filter(|c| c.limit > 0) {
-            let rows: Vec<(i64, i64, i64)> =
-                sqlx::query_as(include_str!("queries/task_claim_many_select.sql"))
-                    .bind(&claim.name)
-                    .bind(now)
-                    .bind(claim.limit.min(params.limit))
-                    .fetch_all(&mut *tx)
-                    .await?;
-            candidates.extend(rows);
-        }
-        // Merging each name's best rows gives the best rows overall.
-        candidates.sort_by_key(|&(id, priority, next_run_at)| (Reverse(priority), next_run_at, id));
-        candidates.truncate(usize::try_from(params.limit).unwrap_or(usize::MAX));
-        if candidates.is_empty() {
-            tx.commit().await?;
-            return Ok(Vec::new());
-        }
-        let ids: Vec<i64> = candidates.iter().map(|c| c.0).collect();
-        let ids_json = json_list(&ids);
-        sqlx::query(include_str!("queries/task_claim_many_update.sql"))
-            .bind(&ids_json)
-            .bind(TaskStatus::Running.as_str())
-            .bind(&params.worker_id)
-            .bind(now)
-            .bind(now)
-            .bind(status_list(&params.from))
-            .execute(&mut *tx)
-            .await?;
-        let mut rows: Vec<TaskRow> = sqlx::query_as(include_str!("queries/task_get_many.sql"))
-            .bind(&ids_json)
-            .fetch_all(&mut *tx)
-            .await?;
+        let rows = claim_many(&mut tx, params).await?;
         tx.commit().await?;
-        rows.sort_by_key(|row| ids.iter().position(|&id| id == row.id));
         Ok(rows)
     }
 
@@ -211,7 +173,8 @@ impl MySqlStore {
         let status = filter.status.map(TaskStatus::as_str);
         let parent = filter.parent_id.map(TaskId::get);
         let workflow = filter.workflow.map(TaskId::get);
-        let done = sqlx::query(include_str!("queries/task_delete_many.sql"))
+        let mut tx = self.pool.begin().await?;
+        let ids: Vec<i64> = sqlx::query_scalar(include_str!("queries/task_delete_many_select.sql"))
             .bind(filter.tag.as_deref())
             .bind(filter.tag.as_deref())
             .bind(status)
@@ -225,9 +188,18 @@ impl MySqlStore {
             .bind(workflow)
             .bind(filter.suspend_reason.as_deref())
             .bind(filter.suspend_reason.as_deref())
-            .execute(&self.pool)
+            .fetch_all(&mut *tx)
             .await?;
-        Ok(done.rows_affected())
+        let deleted = delete_ids(&mut tx, &ids).await?;
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    async fn try_task_delete(&self, id: i64) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let deleted = delete_ids(&mut tx, &[id]).await?;
+        tx.commit().await?;
+        Ok(deleted == 1)
     }
 
     async fn try_task_heartbeat(&self, params: &TaskHeartbeatParams) -> Result<Vec<TaskLease>> {
@@ -377,11 +349,7 @@ impl Store for MySqlStore {
     }
 
     async fn task_delete(&self, id: i64) -> Result<bool> {
-        let done = sqlx::query(include_str!("queries/task_delete.sql"))
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        retry_deadlocks(|| self.try_task_delete(id)).await
     }
 
     async fn task_claim_many(&self, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>> {
@@ -470,6 +438,85 @@ impl Store for MySqlStore {
     }
 }
 
+/// The claim (see [`Store::task_claim_many`]) inside the caller's
+/// transaction: lock each name's best due rows, take the best of them, and
+/// read them back.
+async fn claim_many(
+    conn: &mut MySqlConnection,
+    params: &TaskClaimManyParams,
+) -> Result<Vec<TaskRow>> {
+    if params.limit <= 0 || params.names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now: i64 = sqlx::query_scalar(include_str!("queries/now_ms.sql"))
+        .fetch_one(&mut *conn)
+        .await?;
+    let mut candidates: Vec<ClaimCandidate> = Vec::new();
+    for claim in params.names.iter().filter(|c| c.limit > 0) {
+        let rows: Vec<ClaimCandidate> =
+            sqlx::query_as(include_str!("queries/task_claim_many_select.sql"))
+                .bind(&claim.name)
+                .bind(now)
+                .bind(claim.limit.min(params.limit))
+                .fetch_all(&mut *conn)
+                .await?;
+        candidates.extend(rows);
+    }
+    // Merging each name's best rows gives the best rows overall.
+    candidates.sort_by_key(|c| (Reverse(c.priority), c.next_run_at, c.id));
+    candidates.truncate(usize::try_from(params.limit).unwrap_or(usize::MAX));
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = candidates.iter().map(|c| c.id).collect();
+    sqlx::query(include_str!("queries/task_claim_many_update.sql"))
+        .bind(json_list(&candidates))
+        .bind(TaskStatus::Running.as_str())
+        .bind(&params.worker_id)
+        .bind(now)
+        .bind(now)
+        .bind(status_list(&params.from))
+        .execute(&mut *conn)
+        .await?;
+    let mut rows: Vec<TaskRow> = sqlx::query_as(include_str!("queries/task_get_many.sql"))
+        .bind(json_list(&ids))
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.sort_by_key(|row| ids.iter().position(|&id| id == row.id));
+    Ok(rows)
+}
+
+/// Deletes tasks by id with their events and attempts; returns how many
+/// tasks went.
+async fn delete_ids(conn: &mut MySqlConnection, ids: &[i64]) -> Result<u64> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let ids = json_list(ids);
+    for sql in [
+        include_str!("queries/history_delete_events.sql"),
+        include_str!("queries/history_delete_attempts.sql"),
+    ] {
+        sqlx::query(sql).bind(&ids).execute(&mut *conn).await?;
+    }
+    let done = sqlx::query(include_str!("queries/task_delete_ids.sql"))
+        .bind(&ids)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// A row step 1 of the claim locked, with the status it had.
+#[derive(Debug, sqlx::FromRow, serde::Serialize)]
+struct ClaimCandidate {
+    id: i64,
+    #[serde(skip)]
+    priority: i64,
+    #[serde(skip)]
+    next_run_at: i64,
+    status: String,
+}
+
 /// A MySQL transaction (READ COMMITTED, like every session here).
 struct MySqlTx {
     tx: Transaction<'static, MySql>,
@@ -508,8 +555,75 @@ fn inserted_id(id: u64) -> Result<i64> {
 
 #[async_trait]
 impl StoreTx for MySqlTx {
+    async fn attempt_close_many(&mut self, closes: &[AttemptClose]) -> Result<()> {
+        if closes.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(include_str!("queries/attempt_close_many.sql"))
+            .bind(json_list(closes))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn attempt_open_many(&mut self, attempts: &[NewAttempt]) -> Result<()> {
+        if attempts.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(include_str!("queries/attempt_open_many.sql"))
+            .bind(json_list(attempts))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     async fn commit(self: Box<Self>) -> Result<()> {
         Ok(self.tx.commit().await?)
+    }
+
+    async fn event_insert_many(&mut self, events: &[NewEvent]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let now: i64 = sqlx::query_scalar(include_str!("queries/now_ms.sql"))
+            .fetch_one(&mut *self.tx)
+            .await?;
+        sqlx::query(include_str!("queries/event_insert_many.sql"))
+            .bind(json_list(events))
+            .bind(now)
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query(include_str!("queries/task_last_event.sql"))
+            .bind(last_event_types(events))
+            .bind(now)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn task_claim_many(&mut self, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>> {
+        claim_many(&mut self.tx, params).await
+    }
+
+    async fn task_touch(&mut self, params: &TaskTouchParams) -> Result<Option<TouchedTask>> {
+        sqlx::query(include_str!("queries/task_touch.sql"))
+            .bind(params.heartbeat)
+            .bind(params.stage_name.as_deref())
+            .bind(params.progress_text.as_deref())
+            .bind(params.progress_percent)
+            .bind(params.id)
+            .bind(&params.fence.worker_id)
+            .bind(params.fence.attempt)
+            .execute(&mut *self.tx)
+            .await?;
+        // A touch that changes no value may report 0 affected rows: read
+        // the row back, under the lock the UPDATE took, with the same fence.
+        Ok(sqlx::query_as(include_str!("queries/task_touched.sql"))
+            .bind(params.id)
+            .bind(&params.fence.worker_id)
+            .bind(params.fence.attempt)
+            .fetch_optional(&mut *self.tx)
+            .await?)
     }
 
     async fn task_child_finished(

@@ -16,6 +16,7 @@ use sqlx::{Connection, Executor, PgConnection, Postgres, Transaction};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::audit::{AttemptClose, NewAttempt, NewEvent};
 use super::migrate::{self, POSTGRES as MIGRATIONS};
 use super::params::*;
 use super::row::*;
@@ -214,54 +215,29 @@ impl Store for PgStore {
     }
 
     async fn task_delete(&self, id: i64) -> Result<bool> {
-        let done = sqlx::query(include_str!("queries/task_delete.sql"))
+        let deleted: i64 = sqlx::query_scalar(include_str!("queries/task_delete.sql"))
             .bind(id)
-            .execute(&self.pool)
+            .fetch_one(&self.pool)
             .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(deleted == 1)
     }
 
     async fn task_claim_many(&self, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>> {
-        let names: Vec<&str> = params
-            .names
-            .iter()
-            .filter(|c| c.limit > 0)
-            .map(|c| c.name.as_str())
-            .collect();
-        let limits: Vec<i64> = params
-            .names
-            .iter()
-            .filter(|c| c.limit > 0)
-            .map(|c| c.limit.min(params.limit))
-            .collect();
-        if params.limit <= 0 || names.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut rows: Vec<TaskRow> = sqlx::query_as(include_str!("queries/task_claim_many.sql"))
-            .bind(&names)
-            .bind(&limits)
-            .bind(params.limit)
-            .bind(TaskStatus::Running.as_str())
-            .bind(&params.worker_id)
-            .bind(status_names(&params.from))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.sort_by_key(|row| (Reverse(row.priority), row.next_run_at, row.id));
-        Ok(rows)
+        claim_many(&mut *self.pool.acquire().await?, params).await
     }
 
     async fn task_delete_many(&self, params: &TaskListParams) -> Result<u64> {
         let filter = &params.filter;
-        let done = sqlx::query(include_str!("queries/task_delete_many.sql"))
+        let deleted: i64 = sqlx::query_scalar(include_str!("queries/task_delete_many.sql"))
             .bind(filter.tag.as_deref())
             .bind(filter.status.map(TaskStatus::as_str))
             .bind(filter.name.as_deref())
             .bind(filter.parent_id.map(TaskId::get))
             .bind(filter.workflow.map(TaskId::get))
             .bind(filter.suspend_reason.as_deref())
-            .execute(&self.pool)
+            .fetch_one(&self.pool)
             .await?;
-        Ok(done.rows_affected())
+        Ok(u64::try_from(deleted).unwrap_or(0))
     }
 
     async fn task_get(&self, id: i64) -> Result<Option<TaskRow>> {
@@ -338,6 +314,37 @@ impl Store for PgStore {
     }
 }
 
+/// The claim (see [`Store::task_claim_many`]): one statement, on whatever
+/// connection or transaction it is given.
+async fn claim_many(conn: &mut PgConnection, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>> {
+    let names: Vec<&str> = params
+        .names
+        .iter()
+        .filter(|c| c.limit > 0)
+        .map(|c| c.name.as_str())
+        .collect();
+    let limits: Vec<i64> = params
+        .names
+        .iter()
+        .filter(|c| c.limit > 0)
+        .map(|c| c.limit.min(params.limit))
+        .collect();
+    if params.limit <= 0 || names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut rows: Vec<TaskRow> = sqlx::query_as(include_str!("queries/task_claim_many.sql"))
+        .bind(&names)
+        .bind(&limits)
+        .bind(params.limit)
+        .bind(TaskStatus::Running.as_str())
+        .bind(&params.worker_id)
+        .bind(status_names(&params.from))
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.sort_by_key(|row| (Reverse(row.priority), row.next_run_at, row.id));
+    Ok(rows)
+}
+
 /// A transaction that remembers whether it made a task claimable now
 /// (resumed, released, a parent's next stage) so it can wake idle workers
 /// of other processes when it commits.
@@ -373,6 +380,57 @@ fn insert_query(params: &TaskInsertParams) -> InsertQuery<'_> {
 
 #[async_trait]
 impl StoreTx for PgTx {
+    async fn attempt_close_many(&mut self, closes: &[AttemptClose]) -> Result<()> {
+        if closes.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(include_str!("queries/attempt_close_many.sql"))
+            .bind(json_list(closes))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn attempt_open_many(&mut self, attempts: &[NewAttempt]) -> Result<()> {
+        if attempts.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(include_str!("queries/attempt_open_many.sql"))
+            .bind(json_list(attempts))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn event_insert_many(&mut self, events: &[NewEvent]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(include_str!("queries/event_insert_many.sql"))
+            .bind(json_list(events))
+            .bind(last_event_types(events))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn task_claim_many(&mut self, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>> {
+        claim_many(&mut self.tx, params).await
+    }
+
+    async fn task_touch(&mut self, params: &TaskTouchParams) -> Result<Option<TouchedTask>> {
+        Ok(sqlx::query_as(include_str!("queries/task_touch.sql"))
+            .bind(params.id)
+            .bind(&params.fence.worker_id)
+            .bind(params.fence.attempt)
+            .bind(params.heartbeat)
+            .bind(params.stage_name.as_deref())
+            .bind(params.progress_text.as_deref())
+            .bind(params.progress_percent)
+            .fetch_optional(&mut *self.tx)
+            .await?)
+    }
+
     async fn commit(mut self: Box<Self>) -> Result<()> {
         if self.wake {
             sqlx::query(include_str!("queries/notify.sql"))

@@ -25,6 +25,7 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 use tokio::sync::Notify;
 
+use super::audit::{AttemptClose, NewAttempt, NewEvent};
 use super::migrate::{self, SQLITE as MIGRATIONS};
 use super::params::*;
 use super::row::*;
@@ -234,68 +235,37 @@ impl Store for SqliteStore {
     }
 
     async fn task_delete(&self, id: i64) -> Result<bool> {
-        let done = sqlx::query(include_str!("queries/task_delete.sql"))
-            .bind(id)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        let mut tx = self.begin_write().await?;
+        let deleted = delete_ids(&mut tx, &[id]).await?;
+        tx.commit().await?;
+        Ok(deleted == 1)
     }
 
     async fn task_claim_many(&self, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>> {
-        if params.limit <= 0 || params.names.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut tx = self.begin_write().await?;
-        let now = now_ms();
-        let mut candidates: Vec<(i64, i64, i64)> = Vec::new();
-        for claim in params.names.iter().filter(|c| c.limit > 0) {
-            let rows: Vec<(i64, i64, i64)> =
-                sqlx::query_as(include_str!("queries/task_claim_many_select.sql"))
-                    .bind(&claim.name)
-                    .bind(now)
-                    .bind(claim.limit.min(params.limit))
-                    .fetch_all(&mut *tx)
-                    .await?;
-            candidates.extend(rows);
-        }
-        // Merging each name's best rows gives the best rows overall.
-        candidates.sort_by_key(|&(id, priority, next_run_at)| (Reverse(priority), next_run_at, id));
-        candidates.truncate(usize::try_from(params.limit).unwrap_or(usize::MAX));
-        if candidates.is_empty() {
-            tx.commit().await?;
-            return Ok(Vec::new());
-        }
-        let ids: Vec<i64> = candidates.iter().map(|c| c.0).collect();
-        let ids_json = json_list(&ids);
-        sqlx::query(include_str!("queries/task_claim_many_update.sql"))
-            .bind(TaskStatus::Running.as_str())
-            .bind(&params.worker_id)
-            .bind(now)
-            .bind(&ids_json)
-            .bind(status_list(&params.from))
-            .execute(&mut *tx)
-            .await?;
-        let mut rows: Vec<TaskRow> = sqlx::query_as(include_str!("queries/task_get_many.sql"))
-            .bind(&ids_json)
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        rows.sort_by_key(|row| ids.iter().position(|&id| id == row.id));
+        let mut tx = SqliteTx {
+            tx: self.begin_write().await?,
+            now: now_ms(),
+        };
+        let rows = StoreTx::task_claim_many(&mut tx, params).await?;
+        tx.tx.commit().await?;
         Ok(rows)
     }
 
     async fn task_delete_many(&self, params: &TaskListParams) -> Result<u64> {
         let filter = &params.filter;
-        let done = sqlx::query(include_str!("queries/task_delete_many.sql"))
+        let mut tx = self.begin_write().await?;
+        let ids: Vec<i64> = sqlx::query_scalar(include_str!("queries/task_delete_many_select.sql"))
             .bind(filter.tag.as_deref())
             .bind(filter.status.map(TaskStatus::as_str))
             .bind(filter.name.as_deref())
             .bind(filter.parent_id.map(TaskId::get))
             .bind(filter.workflow.map(TaskId::get))
             .bind(filter.suspend_reason.as_deref())
-            .execute(&self.writer)
+            .fetch_all(&mut *tx)
             .await?;
-        Ok(done.rows_affected())
+        let deleted = delete_ids(&mut tx, &ids).await?;
+        tx.commit().await?;
+        Ok(deleted)
     }
 
     async fn task_get(&self, id: i64) -> Result<Option<TaskRow>> {
@@ -376,6 +346,26 @@ impl Store for SqliteStore {
     }
 }
 
+/// Deletes tasks by id with their events and attempts; returns how many
+/// tasks went.
+async fn delete_ids(tx: &mut Transaction<'static, Sqlite>, ids: &[i64]) -> Result<u64> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let ids = json_list(ids);
+    for sql in [
+        include_str!("queries/history_delete_events.sql"),
+        include_str!("queries/history_delete_attempts.sql"),
+    ] {
+        sqlx::query(sql).bind(&ids).execute(&mut **tx).await?;
+    }
+    let done = sqlx::query(include_str!("queries/task_delete_ids.sql"))
+        .bind(&ids)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected())
+}
+
 /// A `BEGIN IMMEDIATE` transaction; its clock reading is taken once.
 struct SqliteTx {
     tx: Transaction<'static, Sqlite>,
@@ -407,8 +397,88 @@ fn insert_query(params: &TaskInsertParams, now: i64) -> InsertQuery<'_> {
 
 #[async_trait]
 impl StoreTx for SqliteTx {
+    async fn attempt_close_many(&mut self, closes: &[AttemptClose]) -> Result<()> {
+        if closes.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(include_str!("queries/attempt_close_many.sql"))
+            .bind(json_list(closes))
+            .bind(self.now)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn attempt_open_many(&mut self, attempts: &[NewAttempt]) -> Result<()> {
+        if attempts.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(include_str!("queries/attempt_open_many.sql"))
+            .bind(json_list(attempts))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     async fn commit(self: Box<Self>) -> Result<()> {
         Ok(self.tx.commit().await?)
+    }
+
+    async fn event_insert_many(&mut self, events: &[NewEvent]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(include_str!("queries/event_insert_many.sql"))
+            .bind(json_list(events))
+            .bind(self.now)
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query(include_str!("queries/task_last_event.sql"))
+            .bind(last_event_types(events))
+            .bind(self.now)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn task_claim_many(&mut self, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>> {
+        if params.limit <= 0 || params.names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.now;
+        let mut candidates: Vec<(i64, i64, i64)> = Vec::new();
+        for claim in params.names.iter().filter(|c| c.limit > 0) {
+            let rows: Vec<(i64, i64, i64)> =
+                sqlx::query_as(include_str!("queries/task_claim_many_select.sql"))
+                    .bind(&claim.name)
+                    .bind(now)
+                    .bind(claim.limit.min(params.limit))
+                    .fetch_all(&mut *self.tx)
+                    .await?;
+            candidates.extend(rows);
+        }
+        // Merging each name's best rows gives the best rows overall.
+        candidates.sort_by_key(|&(id, priority, next_run_at)| (Reverse(priority), next_run_at, id));
+        candidates.truncate(usize::try_from(params.limit).unwrap_or(usize::MAX));
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = candidates.iter().map(|c| c.0).collect();
+        let ids_json = json_list(&ids);
+        sqlx::query(include_str!("queries/task_claim_many_update.sql"))
+            .bind(TaskStatus::Running.as_str())
+            .bind(&params.worker_id)
+            .bind(now)
+            .bind(&ids_json)
+            .bind(status_list(&params.from))
+            .execute(&mut *self.tx)
+            .await?;
+        let mut rows: Vec<TaskRow> = sqlx::query_as(include_str!("queries/task_get_many.sql"))
+            .bind(&ids_json)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.sort_by_key(|row| ids.iter().position(|&id| id == row.id));
+        Ok(rows)
     }
 
     async fn task_child_finished(
@@ -481,6 +551,20 @@ impl StoreTx for SqliteTx {
             .bind(change.require_no_children)
             .bind(change.reset_stage)
             .bind(change.require_expired_ms)
+            .fetch_optional(&mut *self.tx)
+            .await?)
+    }
+
+    async fn task_touch(&mut self, params: &TaskTouchParams) -> Result<Option<TouchedTask>> {
+        Ok(sqlx::query_as(include_str!("queries/task_touch.sql"))
+            .bind(params.id)
+            .bind(&params.fence.worker_id)
+            .bind(params.fence.attempt)
+            .bind(self.now)
+            .bind(params.heartbeat)
+            .bind(params.stage_name.as_deref())
+            .bind(params.progress_text.as_deref())
+            .bind(params.progress_percent)
             .fetch_optional(&mut *self.tx)
             .await?)
     }

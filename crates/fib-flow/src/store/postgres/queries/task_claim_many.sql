@@ -24,7 +24,8 @@ picked AS (
     LIMIT $3
 )
 UPDATE fib_flow_tasks AS task
-SET status = $4,
+SET previous_status = task.status,
+    status = $4,
     worker_id = $5,
     attempt = task.attempt + 1,
     started_at = clock.now,
@@ -36,7 +37,8 @@ RETURNING task.id, task.name, task.kind, task.status, task.priority, task.payloa
           task.result, task.error, task.stage, task.cycle, task.timeout_ms, task.retry_count,
           task.max_attempts, task.retry_interval_ms, task.cron_expr, task.root_id,
           task.parent_id, task.parent_stage, task.total_children, task.pending_children,
-          task.worker_id, task.attempt, task.suspend_reason, task.current_stage_name,
+          task.worker_id, task.attempt, task.suspend_reason, task.previous_status,
+          task.current_stage_name,
           task.progress_text, task.progress_percent, task.last_event_at, task.last_event_type,
           task.created_at,
           task.next_run_at, task.started_at, task.last_active_at, task.finished_at

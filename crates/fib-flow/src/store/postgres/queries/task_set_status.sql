@@ -6,7 +6,8 @@ WITH clock AS (
     SELECT (extract(epoch FROM now()) * 1000)::bigint AS now
 )
 UPDATE fib_flow_tasks
-SET status = $1,
+SET previous_status = fib_flow_tasks.status,
+    status = $1,
     last_active_at = clock.now,
     finished_at = CASE WHEN $2 THEN clock.now ELSE NULL END,
     result = CASE WHEN $3 THEN $4::text ELSE result END,
@@ -28,4 +29,5 @@ WHERE id = $12
   AND ($14::text IS NULL OR (worker_id = $14 AND attempt = $15::bigint))
   AND (NOT $23 OR pending_children = 0)
   AND ($25::bigint IS NULL OR last_active_at < clock.now - $25 OR started_at + timeout_ms + $25 < clock.now)
-RETURNING id, name, kind, status, parent_id, parent_stage, parent_cycle, error
+RETURNING id, name, kind, status, previous_status, stage, worker_id, attempt, root_id,
+          retry_count, next_run_at, parent_id, parent_stage, parent_cycle, error

@@ -1,7 +1,8 @@
 -- Step 2 of task_claim_many: take the chosen rows (ids as a JSON array),
 -- guarded by the claimable statuses, and open a new attempt on each.
 UPDATE fib_flow_tasks
-SET status = ?1,
+SET previous_status = status,
+    status = ?1,
     worker_id = ?2,
     attempt = attempt + 1,
     started_at = ?3,

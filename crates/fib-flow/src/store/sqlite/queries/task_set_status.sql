@@ -3,7 +3,8 @@
 -- a parent still waiting for children; ?24 re-checks an expired lease.
 -- Returns the task when it applied.
 UPDATE fib_flow_tasks
-SET status = ?1,
+SET previous_status = status,
+    status = ?1,
     last_active_at = ?2,
     finished_at = CASE WHEN ?3 THEN ?2 ELSE NULL END,
     result = CASE WHEN ?4 THEN ?5 ELSE result END,
@@ -24,4 +25,5 @@ WHERE id = ?11
   AND (?13 IS NULL OR (worker_id = ?13 AND attempt = ?14))
   AND (NOT ?22 OR pending_children = 0)
   AND (?24 IS NULL OR last_active_at < ?2 - ?24 OR started_at + timeout_ms + ?24 < ?2)
-RETURNING id, name, kind, status, parent_id, parent_stage, parent_cycle, error
+RETURNING id, name, kind, status, previous_status, stage, worker_id, attempt, root_id,
+          retry_count, next_run_at, parent_id, parent_stage, parent_cycle, error

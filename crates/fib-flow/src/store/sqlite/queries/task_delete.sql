@@ -1,1 +1,0 @@
-DELETE FROM fib_flow_tasks WHERE id = ?1
