@@ -382,65 +382,34 @@ impl OrderedSql {
     }
 }
 
-fn not_built(op: &str) -> Error {
-    Error::Lifecycle {
-        state: "unsupported",
-        reason: format!("this store does not implement {op}"),
-    }
-}
-
 /// The audit reads and retention. Same rules as [`Store`](super::Store):
 /// not semver-stable, do not implement outside this crate.
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     /// Events in scope matching the filters, in the slice.
-    async fn event_list(&self, params: &EventListParams) -> Result<Vec<EventRow>> {
-        let _ = params;
-        Err(not_built("event_list"))
-    }
+    async fn event_list(&self, params: &EventListParams) -> Result<Vec<EventRow>>;
 
     /// How many events in scope match the filters (slice ignored).
-    async fn event_count(&self, params: &EventListParams) -> Result<i64> {
-        let _ = params;
-        Err(not_built("event_count"))
-    }
+    async fn event_count(&self, params: &EventListParams) -> Result<i64>;
 
     /// Aggregates over the events whose `root_id` is `root_id`.
-    async fn event_stats(&self, root_id: i64) -> Result<EventStatsRow> {
-        let _ = root_id;
-        Err(not_built("event_stats"))
-    }
+    async fn event_stats(&self, root_id: i64) -> Result<EventStatsRow>;
 
     /// Distinct non-null worker ids of the events whose `root_id` is
     /// `root_id`, sorted.
-    async fn event_workers(&self, root_id: i64) -> Result<Vec<String>> {
-        let _ = root_id;
-        Err(not_built("event_workers"))
-    }
+    async fn event_workers(&self, root_id: i64) -> Result<Vec<String>>;
 
     /// Attempts in scope matching the filters, in the slice.
-    async fn attempt_list(&self, params: &AttemptListParams) -> Result<Vec<AttemptRow>> {
-        let _ = params;
-        Err(not_built("attempt_list"))
-    }
+    async fn attempt_list(&self, params: &AttemptListParams) -> Result<Vec<AttemptRow>>;
 
     /// How many attempts in scope match the filters (slice ignored).
-    async fn attempt_count(&self, params: &AttemptListParams) -> Result<i64> {
-        let _ = params;
-        Err(not_built("attempt_count"))
-    }
+    async fn attempt_count(&self, params: &AttemptListParams) -> Result<i64>;
 
     /// Task records matching the filters, in the slice.
-    async fn task_query(&self, params: &TaskQueryParams) -> Result<Vec<super::TaskRow>> {
-        let _ = params;
-        Err(not_built("task_query"))
-    }
+    async fn task_query(&self, params: &TaskQueryParams) -> Result<Vec<super::TaskRow>>;
 
     /// How many tasks match the filters (slice ignored).
-    async fn task_query_count(&self, params: &TaskQueryParams) -> Result<i64> {
-        let _ = params;
-        Err(not_built("task_query_count"))
-    }
+    async fn task_query_count(&self, params: &TaskQueryParams) -> Result<i64>;
 
     /// One retention batch, in one transaction: selects up to `batch_size`
     /// eligible top-level tasks (`root_id IS NULL`, status in `statuses`,
@@ -449,10 +418,7 @@ pub trait AuditStore: Send + Sync {
     /// `last_active_at` first, skipping rows locked by another batch; then
     /// deletes the events and attempts of those roots and of every task
     /// under them, and the task rows.
-    async fn retention_delete_batch(&self, params: &RetentionParams) -> Result<RetentionBatch> {
-        let _ = params;
-        Err(not_built("retention_delete_batch"))
-    }
+    async fn retention_delete_batch(&self, params: &RetentionParams) -> Result<RetentionBatch>;
 }
 
 #[cfg(test)]
