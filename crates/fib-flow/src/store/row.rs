@@ -331,7 +331,10 @@ pub(crate) fn parse_column<T: std::str::FromStr>(column: &'static str, value: &s
     })
 }
 
-fn json_column(column: &'static str, value: Option<String>) -> Result<Option<serde_json::Value>> {
+pub(crate) fn json_column(
+    column: &'static str,
+    value: Option<String>,
+) -> Result<Option<serde_json::Value>> {
     value
         .map(|text| {
             serde_json::from_str(&text).map_err(|e| Error::Corrupt {

@@ -1,0 +1,16 @@
+-- The events in scope ($1 a task, $2 a workflow root: exactly one is set)
+-- matching the set filters, in the slice (LIMIT NULL: no limit). Each sort
+-- key carries the ORDER marker, replaced by ASC or DESC.
+SELECT id, task_id, root_id, parent_id, event_type, from_status, to_status, stage, worker_id,
+       attempt, event_time, message, metadata
+FROM fib_flow_task_events
+WHERE (task_id = $1 OR root_id = $2)
+  AND ($3::bigint IS NULL OR parent_id = $3)
+  AND ($4::text IS NULL OR worker_id = $4)
+  AND (cardinality($5::text[]) = 0 OR event_type = ANY($5))
+  AND ($6::bigint IS NULL OR attempt = $6)
+  AND ($7::bigint IS NULL OR stage = $7)
+  AND ($8::bigint IS NULL OR event_time >= $8)
+  AND ($9::bigint IS NULL OR event_time <= $9)
+ORDER BY event_time /*ORDER*/, id /*ORDER*/
+LIMIT $10 OFFSET $11

@@ -1,0 +1,12 @@
+-- How many attempts attempt_list.sql matches, whatever the slice.
+SELECT COUNT(*)
+FROM fib_flow_task_attempts AS a
+WHERE (a.task_id = ?1
+       OR a.task_id IN (SELECT t.id FROM fib_flow_tasks AS t WHERE t.id = ?2 OR t.root_id = ?2))
+  AND (?3 IS NULL OR a.worker_id = ?3)
+  AND (?4 IS NULL OR a.outcome = ?4)
+  AND (?5 IS NULL OR a.started_at >= ?5)
+  AND (?6 IS NULL OR a.started_at <= ?6)
+  AND (?7 IS NULL OR a.ended_at >= ?7)
+  AND (?8 IS NULL OR a.ended_at <= ?8)
+  AND (NOT ?9 OR a.ended_at IS NULL)
