@@ -7,15 +7,13 @@ use chrono::{DateTime, Utc};
 use super::summary::{self, EventStats, SummaryInput};
 use super::{
     AttemptQuery, EventQuery, EventType, Order, Page, PageRequest, RetentionPolicy,
-    RetentionReport, TaskAttempt, TaskAudit, TaskEvent, TaskQuery, WorkflowAudit,
-    WorkflowSummary,
+    RetentionReport, TaskAttempt, TaskAudit, TaskEvent, TaskQuery, WorkflowAudit, WorkflowSummary,
 };
 use crate::error::Result;
 use crate::manager::TaskManager;
 use crate::state::TaskStatus;
 use crate::store::{
-    AttemptListParams, AuditScope, EventListParams, RetentionParams, Slice, Store,
-    TaskQueryParams,
+    AttemptListParams, AuditScope, EventListParams, RetentionParams, Slice, Store, TaskQueryParams,
 };
 use crate::task::{TaskId, TaskRecord};
 
@@ -98,8 +96,7 @@ async fn attempts(
     store: &dyn Store,
     params: &AttemptListParams,
 ) -> Result<(Vec<TaskAttempt>, u64)> {
-    let (rows, total) =
-        tokio::try_join!(store.attempt_list(params), store.attempt_count(params))?;
+    let (rows, total) = tokio::try_join!(store.attempt_list(params), store.attempt_count(params))?;
     let items = rows
         .into_iter()
         .map(TaskAttempt::try_from)
@@ -108,8 +105,7 @@ async fn attempts(
 }
 
 async fn tasks(store: &dyn Store, params: &TaskQueryParams) -> Result<(Vec<TaskRecord>, u64)> {
-    let (rows, total) =
-        tokio::try_join!(store.task_query(params), store.task_query_count(params))?;
+    let (rows, total) = tokio::try_join!(store.task_query(params), store.task_query_count(params))?;
     let items = rows
         .into_iter()
         .map(TaskRecord::try_from)
@@ -166,7 +162,11 @@ impl TaskManager {
 
     /// The events of every task of the workflow rooted at `root` (the
     /// root's included), filtered and paged by `query`.
-    pub async fn workflow_events(&self, root: TaskId, query: EventQuery) -> Result<Page<TaskEvent>> {
+    pub async fn workflow_events(
+        &self,
+        root: TaskId,
+        query: EventQuery,
+    ) -> Result<Page<TaskEvent>> {
         let params = event_params(AuditScope::Workflow(root.get()), &query)?;
         let (items, total) = events(self.store()?, &params).await?;
         Ok(query.page.page(items, total))
