@@ -307,8 +307,11 @@ impl TaskManager {
         let id = retry_transient(|| async {
             let mut tx = store.begin().await?;
             let id = tx.task_insert(&params).await?;
-            tx.event_insert_many(&[record::created(id, &params)])
-                .await?;
+            let audit = record::AuditRows {
+                events: vec![record::created(id, &params)],
+                ..Default::default()
+            };
+            tx.audit_write(&audit).await?;
             tx.commit().await?;
             Ok(id)
         })

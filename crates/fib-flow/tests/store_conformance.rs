@@ -199,7 +199,7 @@ backend_test! {
         assert_eq!(store.migrate().await?, expected);
         assert_eq!(store.migrate().await?, Vec::<i64>::new());
         assert_eq!(store.migration_versions().await?, expected);
-        assert_eq!(store.migration_versions().await?, [1]);
+        assert_eq!(store.migration_versions().await?, [1, 2]);
         if db.shareable() {
             // A second process on the same database finds nothing to do.
             let other = store::connect(&db.config()).await?;
@@ -527,6 +527,7 @@ backend_test! {
                 attempt: 1,
                 started_at: Some(started_at),
                 last_active_at: Some(started_at),
+                previous_status: Some("pending".into()),
                 ..pending.clone()
             }
         );
@@ -765,6 +766,7 @@ backend_test! {
                 retry_count: 7,
                 worker_id: None,
                 last_active_at: Some(last_active_at),
+                previous_status: Some("running".into()),
                 ..row.clone()
             }
         );
@@ -778,6 +780,7 @@ backend_test! {
             TaskRow {
                 status: "paused".into(),
                 last_active_at: stored.last_active_at,
+                previous_status: Some("pending".into()),
                 ..paused
             }
         );
@@ -818,6 +821,7 @@ backend_test! {
                 result: Some(r#"{"sum":5}"#.into()),
                 finished_at: Some(finished_at),
                 last_active_at: Some(finished_at),
+                previous_status: Some("running".into()),
                 ..row.clone()
             }
         );
@@ -855,6 +859,7 @@ backend_test! {
                     next_run_at: stored.next_run_at,
                     last_active_at: Some(last_active_at),
                     finished_at: None,
+                    previous_status: Some("running".into()),
                     ..row.clone()
                 },
                 "{failure:?}"
@@ -895,6 +900,7 @@ backend_test! {
                 error: Some("fatal".into()),
                 finished_at: Some(finished_at),
                 last_active_at: Some(finished_at),
+                previous_status: Some("running".into()),
                 ..row.clone()
             }
         );
@@ -935,6 +941,7 @@ backend_test! {
                 worker_id: None,
                 next_run_at: stored.next_run_at,
                 last_active_at: stored.last_active_at,
+                previous_status: Some("running".into()),
                 ..row.clone()
             }
         );
@@ -964,7 +971,12 @@ backend_test! {
             if allowed {
                 assert_eq!(
                     stored,
-                    TaskRow { status: "paused".into(), last_active_at: stored.last_active_at, ..row.clone() },
+                    TaskRow {
+                        status: "paused".into(),
+                        last_active_at: stored.last_active_at,
+                        previous_status: Some(status.as_str().into()),
+                        ..row.clone()
+                    },
                     "pause from {status}"
                 );
             } else {

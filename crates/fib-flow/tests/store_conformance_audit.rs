@@ -1224,3 +1224,117 @@ backend_test! {
         Ok(())
     }
 }
+
+// ---------------------------------------------------------------------------
+// audit_write: what the engine's transactions write
+// ---------------------------------------------------------------------------
+
+backend_test! {
+    async fn audit_write_opens_closes_and_inserts_in_one_transaction(db) {
+        use fib_flow::store::{AttemptClose, AuditRows, NewAttempt, NewEvent};
+        let store = db.store().await;
+        let a = store.task_insert(&task("a")).await?;
+        let b = store.task_insert(&task("b")).await?;
+        let event = |task_id: i64, event_type: &'static str, attempt: Option<i64>| NewEvent {
+            task_id,
+            root_id: task_id,
+            parent_id: None,
+            event_type,
+            from_status: Some("pending".into()),
+            to_status: Some("running".into()),
+            stage: Some(0),
+            worker_id: Some("w1".into()),
+            attempt,
+            message: Some(format!("{event_type} of {task_id}")),
+            metadata: Some(r#"{"k":"v"}"#.into()),
+        };
+        let before = store.now_ms().await?;
+        let mut tx = store.begin().await?;
+        tx.audit_write(&AuditRows {
+            events: vec![
+                event(a, "task_claimed", None),
+                event(a, "task_started", Some(1)),
+                event(b, "task_started", Some(1)),
+            ],
+            opened: vec![
+                NewAttempt { task_id: a, attempt: 1, worker_id: "w1".into(), started_at: before },
+                NewAttempt { task_id: b, attempt: 1, worker_id: "w1".into(), started_at: before },
+            ],
+            closed: Vec::new(),
+        })
+        .await?;
+        tx.commit().await?;
+        let after = store.now_ms().await?;
+
+        let events = store.event_list(&events_of(AuditScope::Task(a))).await?;
+        let types: Vec<_> = events.iter().map(|e| e.event_type.as_str()).collect();
+        assert_eq!(types, ["task_claimed", "task_started"]);
+        let started = &events[1];
+        assert_eq!(
+            (started.attempt, started.worker_id.as_deref(), started.stage, started.root_id),
+            (Some(1), Some("w1"), Some(0), a)
+        );
+        assert_eq!(
+            (started.from_status.as_deref(), started.to_status.as_deref(), started.parent_id),
+            (Some("pending"), Some("running"), None)
+        );
+        assert_eq!(started.metadata.as_deref(), Some(r#"{"k":"v"}"#));
+        assert_eq!(started.message.as_deref(), Some(&*format!("task_started of {a}")));
+        ensure!((before..=after).contains(&started.event_time), "event_time {}", started.event_time);
+        // The task row caches its newest event.
+        let row = store.task_get(a).await?.context("a")?;
+        assert_eq!(row.last_event_type.as_deref(), Some("task_started"));
+        assert_eq!(row.last_event_at, Some(started.event_time));
+
+        // Closing: only the open attempt named changes; a second close is a no-op.
+        let close = AttemptClose { task_id: a, attempt: 1, outcome: "failed", error: Some("boom".into()), timed_out: true };
+        for _ in 0..2 {
+            let mut tx = store.begin().await?;
+            tx.audit_write(&AuditRows { closed: vec![close.clone()], ..AuditRows::default() }).await?;
+            tx.commit().await?;
+        }
+        let attempts = store.attempt_list(&attempts_of(AuditScope::Task(a))).await?;
+        assert_eq!(attempts.len(), 1);
+        let closed = &attempts[0];
+        assert_eq!((closed.outcome.as_deref(), closed.error.as_deref(), closed.timed_out), (Some("failed"), Some("boom"), true));
+        assert_eq!(closed.started_at, before);
+        ensure!(closed.ended_at.is_some_and(|t| t >= before), "ended_at {:?}", closed.ended_at);
+        let open = store.attempt_list(&attempts_of(AuditScope::Task(b))).await?;
+        assert_eq!((open.len(), open[0].ended_at, open[0].outcome.clone()), (1, None, None));
+
+        // Rolled back: nothing of it stays.
+        let mut tx = store.begin().await?;
+        tx.audit_write(&AuditRows { events: vec![event(b, "task_completed", None)], ..AuditRows::default() }).await?;
+        drop(tx);
+        assert_eq!(store.event_count(&events_of(AuditScope::Task(b))).await?, 1);
+        Ok(())
+    }
+}
+
+fn events_of(scope: AuditScope) -> EventListParams {
+    EventListParams {
+        scope,
+        parent_id: None,
+        worker_id: None,
+        event_types: Vec::new(),
+        attempt: None,
+        stage: None,
+        after_ms: None,
+        before_ms: None,
+        slice: Slice::default(),
+    }
+}
+
+fn attempts_of(scope: AuditScope) -> AttemptListParams {
+    AttemptListParams {
+        scope,
+        worker_id: None,
+        outcome: None,
+        started_after_ms: None,
+        started_before_ms: None,
+        ended_after_ms: None,
+        ended_before_ms: None,
+        open_only: false,
+        slice: Slice::default(),
+    }
+}

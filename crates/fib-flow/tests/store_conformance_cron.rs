@@ -685,6 +685,7 @@ backend_test! {
                 next_run_at: next_at,
                 pending_children: 0,
                 last_active_at: stored.last_active_at,
+                previous_status: Some("running".into()),
                 ..row.clone()
             }
         );
@@ -726,6 +727,7 @@ backend_test! {
                 next_run_at: T1,
                 pending_children: 0,
                 last_active_at: stored.last_active_at,
+                previous_status: Some("paused".into()),
                 ..paused
             }
         );

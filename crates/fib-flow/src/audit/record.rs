@@ -6,29 +6,11 @@ use serde_json::{json, Map, Value};
 
 use super::{AttemptOutcome, EventType};
 use crate::state::{TaskStatus, Transition};
+pub(crate) use crate::store::AuditRows;
 use crate::store::{
     AttemptClose, Fence, NewAttempt, NewEvent, TaskInsertParams, TaskRef, TaskRow,
     TaskSetStatusParams, TouchedTask,
 };
-
-/// The rows one transaction adds to the audit, written together just
-/// before it commits (one statement per table).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(crate) struct AuditRows {
-    /// Events, in the order they happened.
-    pub(crate) events: Vec<NewEvent>,
-    /// Attempts opened.
-    pub(crate) opened: Vec<NewAttempt>,
-    /// Attempts closed.
-    pub(crate) closed: Vec<AttemptClose>,
-}
-
-impl AuditRows {
-    /// Whether there is nothing to write.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.events.is_empty() && self.opened.is_empty() && self.closed.is_empty()
-    }
-}
 
 fn text(value: Value) -> Option<String> {
     match value {

@@ -55,7 +55,11 @@ impl Reporter {
             });
         };
         let event = record::handler_note(&task, &self.fence, note.clone());
-        tx.event_insert_many(std::slice::from_ref(&event)).await?;
+        let audit = record::AuditRows {
+            events: vec![event],
+            ..Default::default()
+        };
+        tx.audit_write(&audit).await?;
         tx.commit().await
     }
 }

@@ -91,9 +91,7 @@ pub(crate) async fn write_audit(tx: &mut dyn StoreTx, audit: &AuditRows) -> Resu
     if audit.is_empty() {
         return Ok(());
     }
-    tx.attempt_open_many(&audit.opened).await?;
-    tx.attempt_close_many(&audit.closed).await?;
-    tx.event_insert_many(&audit.events).await
+    tx.audit_write(audit).await
 }
 
 impl Effects {

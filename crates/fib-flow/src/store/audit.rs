@@ -82,6 +82,25 @@ pub struct AttemptClose {
     pub timed_out: bool,
 }
 
+/// The rows one transaction adds to the audit, written together just
+/// before it commits by [`StoreTx::audit_write`](super::StoreTx::audit_write).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct AuditRows {
+    /// Events, in the order they happened.
+    pub events: Vec<NewEvent>,
+    /// Attempts opened.
+    pub opened: Vec<NewAttempt>,
+    /// Attempts closed.
+    pub closed: Vec<AttemptClose>,
+}
+
+impl AuditRows {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.opened.is_empty() && self.closed.is_empty()
+    }
+}
+
 /// Whose rows a listing reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditScope {

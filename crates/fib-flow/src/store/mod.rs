@@ -144,20 +144,16 @@ pub trait Store: AuditStore + Send + Sync + 'static {
 /// stay locked until the transaction ends.
 #[async_trait]
 pub trait StoreTx: Send {
-    /// Closes attempts still open (each by task and attempt number) at the
-    /// transaction's time; attempts already closed are left alone.
-    async fn attempt_close_many(&mut self, closes: &[AttemptClose]) -> Result<()>;
-
-    /// Opens attempts (one statement for the batch).
-    async fn attempt_open_many(&mut self, attempts: &[NewAttempt]) -> Result<()>;
+    /// Writes a transaction's audit rows: opens the attempts, closes the
+    /// open ones listed (by task and attempt number; one already closed is
+    /// left alone), inserts the events in order and sets each task's
+    /// `last_event_at` / `last_event_type` to its newest one, all at the
+    /// transaction's time, with one statement per table (PostgreSQL: one
+    /// statement in all).
+    async fn audit_write(&mut self, rows: &AuditRows) -> Result<()>;
 
     /// Commits every write of the transaction.
     async fn commit(self: Box<Self>) -> Result<()>;
-
-    /// Inserts events in order (one statement for the batch) at the
-    /// transaction's time, and sets each task's `last_event_at` /
-    /// `last_event_type` to its newest one.
-    async fn event_insert_many(&mut self, events: &[NewEvent]) -> Result<()>;
 
     /// Counts one finished child on a parent still waiting at
     /// `parent_stage` (decrements `pending_children`); returns the parent

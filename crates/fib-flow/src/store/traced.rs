@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 use tracing::Instrument;
 
-use super::audit::{AttemptClose, NewAttempt, NewEvent};
+use super::audit::AuditRows;
 use super::params::*;
 use super::row::*;
 use super::{Store, StoreCaps, StoreTx};
@@ -158,31 +158,8 @@ struct TracedTx {
 
 #[async_trait]
 impl StoreTx for TracedTx {
-    async fn attempt_close_many(&mut self, closes: &[AttemptClose]) -> Result<()> {
-        traced(
-            "attempt_close_many",
-            self.backend,
-            self.inner.attempt_close_many(closes),
-        )
-        .await
-    }
-
-    async fn attempt_open_many(&mut self, attempts: &[NewAttempt]) -> Result<()> {
-        traced(
-            "attempt_open_many",
-            self.backend,
-            self.inner.attempt_open_many(attempts),
-        )
-        .await
-    }
-
-    async fn event_insert_many(&mut self, events: &[NewEvent]) -> Result<()> {
-        traced(
-            "event_insert_many",
-            self.backend,
-            self.inner.event_insert_many(events),
-        )
-        .await
+    async fn audit_write(&mut self, rows: &AuditRows) -> Result<()> {
+        traced("audit_write", self.backend, self.inner.audit_write(rows)).await
     }
 
     async fn task_claim_many(&mut self, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>> {

@@ -21,7 +21,7 @@ use sqlx::mysql::{MySqlArguments, MySqlConnectOptions, MySqlPool, MySqlPoolOptio
 use sqlx::{Connection, Executor, MySql, MySqlConnection, Transaction};
 use tokio::sync::Notify;
 
-use super::audit::{AttemptClose, NewAttempt, NewEvent};
+use super::audit::AuditRows;
 use super::migrate::{self, MYSQL as MIGRATIONS};
 use super::params::*;
 use super::row::*;
@@ -555,50 +555,39 @@ fn inserted_id(id: u64) -> Result<i64> {
 
 #[async_trait]
 impl StoreTx for MySqlTx {
-    async fn attempt_close_many(&mut self, closes: &[AttemptClose]) -> Result<()> {
-        if closes.is_empty() {
-            return Ok(());
+    async fn audit_write(&mut self, rows: &AuditRows) -> Result<()> {
+        if !rows.opened.is_empty() {
+            sqlx::query(include_str!("queries/attempt_open_many.sql"))
+                .bind(json_list(&rows.opened))
+                .execute(&mut *self.tx)
+                .await?;
         }
-        sqlx::query(include_str!("queries/attempt_close_many.sql"))
-            .bind(json_list(closes))
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
-    }
-
-    async fn attempt_open_many(&mut self, attempts: &[NewAttempt]) -> Result<()> {
-        if attempts.is_empty() {
-            return Ok(());
+        if !rows.closed.is_empty() {
+            sqlx::query(include_str!("queries/attempt_close_many.sql"))
+                .bind(json_list(&rows.closed))
+                .execute(&mut *self.tx)
+                .await?;
         }
-        sqlx::query(include_str!("queries/attempt_open_many.sql"))
-            .bind(json_list(attempts))
-            .execute(&mut *self.tx)
-            .await?;
+        if !rows.events.is_empty() {
+            let now: i64 = sqlx::query_scalar(include_str!("queries/now_ms.sql"))
+                .fetch_one(&mut *self.tx)
+                .await?;
+            sqlx::query(include_str!("queries/event_insert_many.sql"))
+                .bind(now)
+                .bind(json_list(&rows.events))
+                .execute(&mut *self.tx)
+                .await?;
+            sqlx::query(include_str!("queries/task_last_event.sql"))
+                .bind(last_event_types(&rows.events))
+                .bind(now)
+                .execute(&mut *self.tx)
+                .await?;
+        }
         Ok(())
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {
         Ok(self.tx.commit().await?)
-    }
-
-    async fn event_insert_many(&mut self, events: &[NewEvent]) -> Result<()> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        let now: i64 = sqlx::query_scalar(include_str!("queries/now_ms.sql"))
-            .fetch_one(&mut *self.tx)
-            .await?;
-        sqlx::query(include_str!("queries/event_insert_many.sql"))
-            .bind(json_list(events))
-            .bind(now)
-            .execute(&mut *self.tx)
-            .await?;
-        sqlx::query(include_str!("queries/task_last_event.sql"))
-            .bind(last_event_types(events))
-            .bind(now)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
     }
 
     async fn task_claim_many(&mut self, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>> {

@@ -16,7 +16,7 @@ use sqlx::{Connection, Executor, PgConnection, Postgres, Transaction};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::audit::{AttemptClose, NewAttempt, NewEvent};
+use super::audit::AuditRows;
 use super::migrate::{self, POSTGRES as MIGRATIONS};
 use super::params::*;
 use super::row::*;
@@ -380,35 +380,15 @@ fn insert_query(params: &TaskInsertParams) -> InsertQuery<'_> {
 
 #[async_trait]
 impl StoreTx for PgTx {
-    async fn attempt_close_many(&mut self, closes: &[AttemptClose]) -> Result<()> {
-        if closes.is_empty() {
+    async fn audit_write(&mut self, rows: &AuditRows) -> Result<()> {
+        if rows.is_empty() {
             return Ok(());
         }
-        sqlx::query(include_str!("queries/attempt_close_many.sql"))
-            .bind(json_list(closes))
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
-    }
-
-    async fn attempt_open_many(&mut self, attempts: &[NewAttempt]) -> Result<()> {
-        if attempts.is_empty() {
-            return Ok(());
-        }
-        sqlx::query(include_str!("queries/attempt_open_many.sql"))
-            .bind(json_list(attempts))
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
-    }
-
-    async fn event_insert_many(&mut self, events: &[NewEvent]) -> Result<()> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        sqlx::query(include_str!("queries/event_insert_many.sql"))
-            .bind(json_list(events))
-            .bind(last_event_types(events))
+        sqlx::query(include_str!("queries/audit_write.sql"))
+            .bind(json_list(&rows.opened))
+            .bind(json_list(&rows.closed))
+            .bind(json_list(&rows.events))
+            .bind(last_event_types(&rows.events))
             .execute(&mut *self.tx)
             .await?;
         Ok(())

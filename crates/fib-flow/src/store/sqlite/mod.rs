@@ -25,7 +25,7 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 use tokio::sync::Notify;
 
-use super::audit::{AttemptClose, NewAttempt, NewEvent};
+use super::audit::AuditRows;
 use super::migrate::{self, SQLITE as MIGRATIONS};
 use super::params::*;
 use super::row::*;
@@ -397,48 +397,37 @@ fn insert_query(params: &TaskInsertParams, now: i64) -> InsertQuery<'_> {
 
 #[async_trait]
 impl StoreTx for SqliteTx {
-    async fn attempt_close_many(&mut self, closes: &[AttemptClose]) -> Result<()> {
-        if closes.is_empty() {
-            return Ok(());
+    async fn audit_write(&mut self, rows: &AuditRows) -> Result<()> {
+        if !rows.opened.is_empty() {
+            sqlx::query(include_str!("queries/attempt_open_many.sql"))
+                .bind(json_list(&rows.opened))
+                .execute(&mut *self.tx)
+                .await?;
         }
-        sqlx::query(include_str!("queries/attempt_close_many.sql"))
-            .bind(json_list(closes))
-            .bind(self.now)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
-    }
-
-    async fn attempt_open_many(&mut self, attempts: &[NewAttempt]) -> Result<()> {
-        if attempts.is_empty() {
-            return Ok(());
+        if !rows.closed.is_empty() {
+            sqlx::query(include_str!("queries/attempt_close_many.sql"))
+                .bind(json_list(&rows.closed))
+                .bind(self.now)
+                .execute(&mut *self.tx)
+                .await?;
         }
-        sqlx::query(include_str!("queries/attempt_open_many.sql"))
-            .bind(json_list(attempts))
-            .execute(&mut *self.tx)
-            .await?;
+        if !rows.events.is_empty() {
+            sqlx::query(include_str!("queries/event_insert_many.sql"))
+                .bind(json_list(&rows.events))
+                .bind(self.now)
+                .execute(&mut *self.tx)
+                .await?;
+            sqlx::query(include_str!("queries/task_last_event.sql"))
+                .bind(last_event_types(&rows.events))
+                .bind(self.now)
+                .execute(&mut *self.tx)
+                .await?;
+        }
         Ok(())
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {
         Ok(self.tx.commit().await?)
-    }
-
-    async fn event_insert_many(&mut self, events: &[NewEvent]) -> Result<()> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        sqlx::query(include_str!("queries/event_insert_many.sql"))
-            .bind(json_list(events))
-            .bind(self.now)
-            .execute(&mut *self.tx)
-            .await?;
-        sqlx::query(include_str!("queries/task_last_event.sql"))
-            .bind(last_event_types(events))
-            .bind(self.now)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
     }
 
     async fn task_claim_many(&mut self, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>> {

@@ -1,6 +1,6 @@
--- Events in one statement, in array order, at time ? (the second
--- parameter): the first is a JSON array of events (fields as in NewEvent,
--- absent when null).
+-- Events in one statement, in array order: the first parameter is their
+-- time, the second a JSON array of events (fields as in NewEvent, absent
+-- when null).
 INSERT INTO fib_flow_task_events
     (task_id, root_id, parent_id, event_type, from_status, to_status, stage, worker_id,
      attempt, event_time, message, metadata)
