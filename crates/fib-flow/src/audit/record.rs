@@ -93,8 +93,8 @@ pub(crate) fn claimed(row: &TaskRow, rows: &mut AuditRows) {
 }
 
 /// The event type recording `change`.
-pub(crate) fn status_event_type(change: &TaskSetStatusParams) -> EventType {
-    match change.transition {
+pub(crate) fn status_event_type(transition: Transition) -> EventType {
+    match transition {
         Transition::Complete => EventType::TaskCompleted,
         Transition::FailRetry => EventType::TaskFailed,
         Transition::TimeoutRetry => EventType::TaskTimedOut,
@@ -190,7 +190,7 @@ pub(crate) fn status_changed(change: &TaskSetStatusParams, task: &TaskRef, rows:
         task_id: task.id,
         root_id: task.root_id.unwrap_or(task.id),
         parent_id: task.parent_id,
-        event_type: status_event_type(change).as_str(),
+        event_type: status_event_type(change.transition).as_str(),
         from_status: task.previous_status.clone(),
         to_status: Some(to.to_owned()),
         stage: Some(task.stage),
@@ -369,7 +369,7 @@ mod tests {
             };
             // Neither panics, and leaving `running` never reads as pending
             // for a handler's own ending.
-            let _ = status_event_type(&change);
+            let _ = status_event_type(change.transition);
             let outcome = attempt_outcome(&change);
             if matches!(
                 transition,

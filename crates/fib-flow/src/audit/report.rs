@@ -198,6 +198,7 @@ impl<'a> Checkpoint<'a> {
             stage_name: None,
             progress_text: None,
             progress_percent: None,
+            event_type: EventType::TaskCheckpoint.as_str(),
         };
         reporter.write(touch, note).await
     }
@@ -327,6 +328,7 @@ impl<'a> Progress<'a> {
             stage_name: self.stage_name,
             progress_text: self.text,
             progress_percent: self.percent,
+            event_type: EventType::TaskProgress.as_str(),
         };
         let note = HandlerNote {
             event_type: EventType::TaskProgress,

@@ -94,12 +94,31 @@ fn take_batch(inbox: &mut Inbox, first: Option<Pending>) -> Option<Vec<Pending>>
 
 async fn write_batch(shared: &Shared, batch: Vec<Pending>) {
     if !shared.store.caps().single_writer {
-        // Row locks and concurrent writers: one transaction per outcome,
-        // written side by side (see StoreCaps::single_writer).
-        futures::future::join_all(batch.into_iter().map(|pending| write_one(shared, pending)))
-            .await;
+        // Row locks and concurrent writers: outcomes that touch only their
+        // own task's row share one transaction (no lock-order risk: this
+        // worker owns those rows); the others, which may lock parents and
+        // children, get one transaction each, written side by side (see
+        // StoreCaps::single_writer).
+        let (mut isolated, others): (Vec<_>, Vec<_>) =
+            batch.into_iter().partition(|p| p.write.isolated);
+        isolated.sort_by_key(|p| p.write.change.id);
+        let one_by_one =
+            futures::future::join_all(others.into_iter().map(|pending| write_one(shared, pending)));
+        let together = async {
+            match isolated.len() {
+                0 => {}
+                1 => write_one(shared, isolated.remove(0)).await,
+                _ => write_together(shared, isolated).await,
+            }
+        };
+        futures::future::join(one_by_one, together).await;
         return;
     }
+    write_together(shared, batch).await;
+}
+
+/// Writes a batch in one transaction (with retries); replies to each.
+async fn write_together(shared: &Shared, batch: Vec<Pending>) {
     let (writes, waiting): (Vec<_>, Vec<_>) = batch.into_iter().map(|p| (p.write, p.done)).unzip();
     tracing::trace!(outcomes = writes.len(), "writing a batch of outcomes");
     match write_with_retries(shared, &writes).await {
@@ -147,7 +166,7 @@ async fn write_one(shared: &Shared, pending: Pending) {
 async fn write_with_retries(shared: &Shared, writes: &[Write]) -> Result<(Vec<bool>, Effects)> {
     let mut delays = WRITE_RETRY_DELAYS.iter();
     loop {
-        match workflow::apply_all(shared.store.as_ref(), writes).await {
+        match workflow::apply_together(shared.store.as_ref(), writes).await {
             Ok(done) => return Ok(done),
             Err(Error::Database(error)) => match delays.next() {
                 Some(delay) => {

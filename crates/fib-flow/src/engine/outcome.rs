@@ -93,7 +93,12 @@ pub(crate) fn to_write(shared: &Shared, attempt: &Attempt<'_>, outcome: Outcome)
             }
         },
     };
-    Some(write)
+    // A task with no parent and no children touches no other row.
+    let isolated = write.children.is_empty()
+        && attempt
+            .record
+            .is_some_and(|r| r.parent_id.is_none() && r.total_children == 0);
+    Some(Write { isolated, ..write })
 }
 
 fn step_write(shared: &Shared, attempt: &Attempt<'_>, step: Step) -> Result<Write> {
@@ -160,6 +165,7 @@ fn children_write(shared: &Shared, attempt: &Attempt<'_>, children: Children) ->
     Ok(Write {
         change: TaskSetStatusParams::awaiting_children(id, fence, update, context),
         children: inserts,
+        isolated: false,
     })
 }
 

@@ -23,6 +23,10 @@ use crate::store::{
 pub(crate) struct Write {
     pub(crate) change: TaskSetStatusParams,
     pub(crate) children: Vec<TaskInsertParams>,
+    /// Whether the write can touch no row but its task's (no parent to
+    /// tell, no children to insert or cancel), so it can share a
+    /// transaction with other such writes without any lock-order risk.
+    pub(crate) isolated: bool,
 }
 
 impl From<TaskSetStatusParams> for Write {
@@ -30,6 +34,7 @@ impl From<TaskSetStatusParams> for Write {
         Write {
             change,
             children: Vec::new(),
+            isolated: false,
         }
     }
 }
@@ -67,6 +72,17 @@ pub(crate) async fn apply_all(store: &dyn Store, writes: &[Write]) -> Result<(Ve
         effects.merge(more);
     }
     Ok((applied, effects))
+}
+
+/// Applies `writes` in one transaction whatever the backend (again when
+/// the database rolled it back to break a deadlock). For writes that lock
+/// only their own tasks' rows ([`Write::isolated`]), whose tasks this
+/// worker owns: no other transaction locks two of them.
+pub(crate) async fn apply_together(
+    store: &dyn Store,
+    writes: &[Write],
+) -> Result<(Vec<bool>, Effects)> {
+    retry_transient(|| apply_in_one_transaction(store, writes)).await
 }
 
 async fn apply_in_one_transaction(

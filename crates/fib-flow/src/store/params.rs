@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use crate::audit::record::status_event_type;
+use crate::audit::EventType;
 use crate::config::millis;
 use crate::state::{ChildFailure, FailureKind, FailurePlan, TaskKind, TaskStatus, Transition};
 use crate::task::TaskFilter;
@@ -94,6 +96,10 @@ pub struct TaskClaimManyParams {
     pub names: Vec<ClaimName>,
     /// Most rows in total.
     pub limit: i64,
+    /// `last_event_type` of a claimed row on its first attempt.
+    pub started_event: &'static str,
+    /// `last_event_type` of a claimed row after failed attempts.
+    pub retry_started_event: &'static str,
 }
 
 impl TaskClaimManyParams {
@@ -104,6 +110,8 @@ impl TaskClaimManyParams {
             from: Transition::Claim.allowed_from().to_vec(),
             names,
             limit,
+            started_event: EventType::TaskStarted.as_str(),
+            retry_started_event: EventType::TaskRetryStarted.as_str(),
         }
     }
 }
@@ -177,6 +185,9 @@ pub struct TaskSetStatusParams {
     /// Extra details for the change's event (`resume_reason`,
     /// `timeout_type`, ...), added to its metadata.
     pub event_details: Vec<(&'static str, serde_json::Value)>,
+    /// The type of the newest event the change's transaction records for
+    /// the task, stamped on the row (`last_event_type`) by the change.
+    pub last_event_type: &'static str,
 }
 
 /// A parent starting to wait for a new stage of children.
@@ -211,6 +222,7 @@ impl TaskSetStatusParams {
             require_expired_ms: None,
             timed_out: false,
             event_details: Vec::new(),
+            last_event_type: status_event_type(transition).as_str(),
         }
     }
 
@@ -306,6 +318,8 @@ impl TaskSetStatusParams {
             children: Some(update),
             context,
             suspend_reason: Some(Some(AWAITING_CHILDREN.to_owned())),
+            // The children's creation is recorded after the suspension.
+            last_event_type: EventType::TaskSubtasksCreated.as_str(),
             ..Self::base(id, Transition::AwaitChildren, Some(fence))
         }
     }
@@ -552,18 +566,6 @@ pub struct TaskTouchParams {
     pub progress_text: Option<String>,
     /// New `progress_percent` when `Some`.
     pub progress_percent: Option<f64>,
-}
-
-/// For each task among `events`, its newest event type, as the JSON array
-/// `[[task_id, "event_type"], ...]` that the SQL updating the tasks'
-/// `last_event_type` binds.
-pub(crate) fn last_event_types(events: &[super::NewEvent]) -> String {
-    let mut last: Vec<(i64, &str)> = Vec::new();
-    for event in events {
-        match last.iter_mut().find(|(id, _)| *id == event.task_id) {
-            Some(entry) => entry.1 = event.event_type,
-            None => last.push((event.task_id, event.event_type)),
-        }
-    }
-    json_list(&last)
+    /// The event the report records (`last_event_type`).
+    pub event_type: &'static str,
 }

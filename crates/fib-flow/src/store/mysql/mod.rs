@@ -163,7 +163,10 @@ pub fn check_server_version(version: &str) -> std::result::Result<(), String> {
 impl MySqlStore {
     async fn try_task_claim_many(&self, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>> {
         let mut tx = self.pool.begin().await?;
-        let rows = claim_many(&mut tx, params).await?;
+        let now: i64 = sqlx::query_scalar(include_str!("queries/now_ms.sql"))
+            .fetch_one(&mut *tx)
+            .await?;
+        let rows = claim_many(&mut tx, params, now).await?;
         tx.commit().await?;
         Ok(rows)
     }
@@ -223,7 +226,7 @@ impl MySqlStore {
     }
 
     async fn try_task_insert(&self, params: &TaskInsertParams) -> Result<i64> {
-        let done = insert_query(params).execute(&self.pool).await?;
+        let done = insert_query(params, None).execute(&self.pool).await?;
         inserted_id(done.last_insert_id())
     }
 }
@@ -233,6 +236,7 @@ impl Store for MySqlStore {
     async fn begin(&self) -> Result<Box<dyn StoreTx>> {
         Ok(Box::new(MySqlTx {
             tx: self.pool.begin().await?,
+            now: None,
         }))
     }
 
@@ -444,13 +448,11 @@ impl Store for MySqlStore {
 async fn claim_many(
     conn: &mut MySqlConnection,
     params: &TaskClaimManyParams,
+    now: i64,
 ) -> Result<Vec<TaskRow>> {
     if params.limit <= 0 || params.names.is_empty() {
         return Ok(Vec::new());
     }
-    let now: i64 = sqlx::query_scalar(include_str!("queries/now_ms.sql"))
-        .fetch_one(&mut *conn)
-        .await?;
     let mut candidates: Vec<ClaimCandidate> = Vec::new();
     for claim in params.names.iter().filter(|c| c.limit > 0) {
         let rows: Vec<ClaimCandidate> =
@@ -475,6 +477,9 @@ async fn claim_many(
         .bind(&params.worker_id)
         .bind(now)
         .bind(now)
+        .bind(now)
+        .bind(params.retry_started_event)
+        .bind(params.started_event)
         .bind(status_list(&params.from))
         .execute(&mut *conn)
         .await?;
@@ -520,11 +525,48 @@ struct ClaimCandidate {
 /// A MySQL transaction (READ COMMITTED, like every session here).
 struct MySqlTx {
     tx: Transaction<'static, MySql>,
+    /// The transaction's time once known (ms, database clock): every row
+    /// it writes carries the same one, as on the other backends, where
+    /// the whole transaction sees one `now()`.
+    now: Option<i64>,
+}
+
+impl MySqlTx {
+    /// The transaction's time: the one its first write stamped, or read
+    /// now.
+    async fn now(&mut self) -> Result<i64> {
+        if let Some(now) = self.now {
+            return Ok(now);
+        }
+        let now: i64 = sqlx::query_scalar(include_str!("queries/now_ms.sql"))
+            .fetch_one(&mut *self.tx)
+            .await?;
+        self.now = Some(now);
+        Ok(now)
+    }
+}
+
+/// A status change read back with the time it was stamped at.
+#[derive(sqlx::FromRow)]
+struct StampedRef {
+    #[sqlx(flatten)]
+    task: TaskRef,
+    last_active_at: Option<i64>,
+}
+
+/// A report read back with the time it was stamped at.
+#[derive(sqlx::FromRow)]
+struct StampedTouch {
+    #[sqlx(flatten)]
+    task: TouchedTask,
+    last_event_at: Option<i64>,
 }
 
 type InsertQuery<'q> = sqlx::query::Query<'q, MySql, MySqlArguments>;
 
-fn insert_query(params: &TaskInsertParams) -> InsertQuery<'_> {
+/// The insert of one task, at `now` (ms) when given, else at the
+/// database's current time.
+fn insert_query(params: &TaskInsertParams, now: Option<i64>) -> InsertQuery<'_> {
     let (_, at, delay) = params.next_run.as_args();
     let parent = params.parent;
     sqlx::query(include_str!("queries/task_insert.sql"))
@@ -544,6 +586,7 @@ fn insert_query(params: &TaskInsertParams) -> InsertQuery<'_> {
         .bind(parent.map(|p| p.parent_id))
         .bind(parent.map(|p| p.parent_stage))
         .bind(parent.map(|p| p.parent_cycle))
+        .bind(now)
 }
 
 fn inserted_id(id: u64) -> Result<i64> {
@@ -563,23 +606,18 @@ impl StoreTx for MySqlTx {
                 .await?;
         }
         if !rows.closed.is_empty() {
+            let now = self.now().await?;
             sqlx::query(include_str!("queries/attempt_close_many.sql"))
                 .bind(json_list(&rows.closed))
+                .bind(now)
                 .execute(&mut *self.tx)
                 .await?;
         }
         if !rows.events.is_empty() {
-            let now: i64 = sqlx::query_scalar(include_str!("queries/now_ms.sql"))
-                .fetch_one(&mut *self.tx)
-                .await?;
+            let now = self.now().await?;
             sqlx::query(include_str!("queries/event_insert_many.sql"))
                 .bind(now)
                 .bind(json_list(&rows.events))
-                .execute(&mut *self.tx)
-                .await?;
-            sqlx::query(include_str!("queries/task_last_event.sql"))
-                .bind(last_event_types(&rows.events))
-                .bind(now)
                 .execute(&mut *self.tx)
                 .await?;
         }
@@ -591,7 +629,8 @@ impl StoreTx for MySqlTx {
     }
 
     async fn task_claim_many(&mut self, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>> {
-        claim_many(&mut self.tx, params).await
+        let now = self.now().await?;
+        claim_many(&mut self.tx, params, now).await
     }
 
     async fn task_touch(&mut self, params: &TaskTouchParams) -> Result<Option<TouchedTask>> {
@@ -600,6 +639,7 @@ impl StoreTx for MySqlTx {
             .bind(params.stage_name.as_deref())
             .bind(params.progress_text.as_deref())
             .bind(params.progress_percent)
+            .bind(params.event_type)
             .bind(params.id)
             .bind(&params.fence.worker_id)
             .bind(params.fence.attempt)
@@ -607,12 +647,17 @@ impl StoreTx for MySqlTx {
             .await?;
         // A touch that changes no value may report 0 affected rows: read
         // the row back, under the lock the UPDATE took, with the same fence.
-        Ok(sqlx::query_as(include_str!("queries/task_touched.sql"))
-            .bind(params.id)
-            .bind(&params.fence.worker_id)
-            .bind(params.fence.attempt)
-            .fetch_optional(&mut *self.tx)
-            .await?)
+        let stamped: Option<StampedTouch> =
+            sqlx::query_as(include_str!("queries/task_touched.sql"))
+                .bind(params.id)
+                .bind(&params.fence.worker_id)
+                .bind(params.fence.attempt)
+                .fetch_optional(&mut *self.tx)
+                .await?;
+        Ok(stamped.map(|stamped| {
+            self.now = self.now.or(stamped.last_event_at);
+            stamped.task
+        }))
     }
 
     async fn task_child_finished(
@@ -637,7 +682,10 @@ impl StoreTx for MySqlTx {
     }
 
     async fn task_insert(&mut self, params: &TaskInsertParams) -> Result<i64> {
-        let done = insert_query(params).execute(&mut *self.tx).await?;
+        let now = self.now().await?;
+        let done = insert_query(params, Some(now))
+            .execute(&mut *self.tx)
+            .await?;
         inserted_id(done.last_insert_id())
     }
 
@@ -691,6 +739,7 @@ impl StoreTx for MySqlTx {
             .bind(change.finishes())
             .bind(change.reset_stage)
             .bind(children.map(|c| c.on_failure.as_str()))
+            .bind(change.last_event_type)
             .bind(change.id)
             .bind(status_list(change.from()))
             .bind(fence_worker)
@@ -705,12 +754,12 @@ impl StoreTx for MySqlTx {
         if done.rows_affected() != 1 {
             return Ok(None);
         }
-        Ok(Some(
-            sqlx::query_as(include_str!("queries/task_ref.sql"))
-                .bind(change.id)
-                .fetch_one(&mut *self.tx)
-                .await?,
-        ))
+        let stamped: StampedRef = sqlx::query_as(include_str!("queries/task_ref.sql"))
+            .bind(change.id)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        self.now = self.now.or(stamped.last_active_at);
+        Ok(Some(stamped.task))
     }
 }
 

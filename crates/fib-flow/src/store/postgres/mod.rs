@@ -339,6 +339,8 @@ async fn claim_many(conn: &mut PgConnection, params: &TaskClaimManyParams) -> Re
         .bind(TaskStatus::Running.as_str())
         .bind(&params.worker_id)
         .bind(status_names(&params.from))
+        .bind(params.started_event)
+        .bind(params.retry_started_event)
         .fetch_all(&mut *conn)
         .await?;
     rows.sort_by_key(|row| (Reverse(row.priority), row.next_run_at, row.id));
@@ -388,7 +390,6 @@ impl StoreTx for PgTx {
             .bind(json_list(&rows.opened))
             .bind(json_list(&rows.closed))
             .bind(json_list(&rows.events))
-            .bind(last_event_types(&rows.events))
             .execute(&mut *self.tx)
             .await?;
         Ok(())
@@ -407,6 +408,7 @@ impl StoreTx for PgTx {
             .bind(params.stage_name.as_deref())
             .bind(params.progress_text.as_deref())
             .bind(params.progress_percent)
+            .bind(params.event_type)
             .fetch_optional(&mut *self.tx)
             .await?)
     }
@@ -490,6 +492,7 @@ impl StoreTx for PgTx {
             .bind(change.require_no_children)
             .bind(change.reset_stage)
             .bind(change.require_expired_ms)
+            .bind(change.last_event_type)
             .fetch_optional(&mut *self.tx)
             .await?;
         if applied.is_some() && change.to() == TaskStatus::Pending {

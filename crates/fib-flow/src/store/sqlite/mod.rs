@@ -398,31 +398,16 @@ fn insert_query(params: &TaskInsertParams, now: i64) -> InsertQuery<'_> {
 #[async_trait]
 impl StoreTx for SqliteTx {
     async fn audit_write(&mut self, rows: &AuditRows) -> Result<()> {
-        if !rows.opened.is_empty() {
-            sqlx::query(include_str!("queries/attempt_open_many.sql"))
-                .bind(json_list(&rows.opened))
-                .execute(&mut *self.tx)
-                .await?;
+        if rows.is_empty() {
+            return Ok(());
         }
-        if !rows.closed.is_empty() {
-            sqlx::query(include_str!("queries/attempt_close_many.sql"))
-                .bind(json_list(&rows.closed))
-                .bind(self.now)
-                .execute(&mut *self.tx)
-                .await?;
-        }
-        if !rows.events.is_empty() {
-            sqlx::query(include_str!("queries/event_insert_many.sql"))
-                .bind(json_list(&rows.events))
-                .bind(self.now)
-                .execute(&mut *self.tx)
-                .await?;
-            sqlx::query(include_str!("queries/task_last_event.sql"))
-                .bind(last_event_types(&rows.events))
-                .bind(self.now)
-                .execute(&mut *self.tx)
-                .await?;
-        }
+        sqlx::query(include_str!("queries/audit_write.sql"))
+            .bind(json_list(&rows.opened))
+            .bind(json_list(&rows.closed))
+            .bind(json_list(&rows.events))
+            .bind(self.now)
+            .execute(&mut *self.tx)
+            .await?;
         Ok(())
     }
 
@@ -460,6 +445,8 @@ impl StoreTx for SqliteTx {
             .bind(now)
             .bind(&ids_json)
             .bind(status_list(&params.from))
+            .bind(params.started_event)
+            .bind(params.retry_started_event)
             .execute(&mut *self.tx)
             .await?;
         let mut rows: Vec<TaskRow> = sqlx::query_as(include_str!("queries/task_get_many.sql"))
@@ -540,6 +527,7 @@ impl StoreTx for SqliteTx {
             .bind(change.require_no_children)
             .bind(change.reset_stage)
             .bind(change.require_expired_ms)
+            .bind(change.last_event_type)
             .fetch_optional(&mut *self.tx)
             .await?)
     }
@@ -554,6 +542,7 @@ impl StoreTx for SqliteTx {
             .bind(params.stage_name.as_deref())
             .bind(params.progress_text.as_deref())
             .bind(params.progress_percent)
+            .bind(params.event_type)
             .fetch_optional(&mut *self.tx)
             .await?)
     }

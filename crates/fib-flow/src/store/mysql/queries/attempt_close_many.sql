@@ -1,5 +1,6 @@
--- Attempts ended now: a JSON array of AttemptClose. Only attempts still
--- open change. (A join with JSON_TABLE: see task_claim_many_update.sql.)
+-- Attempts ended: a JSON array of AttemptClose, then their end time (the
+-- transaction's). Only attempts still open change. (A join with
+-- JSON_TABLE: see task_claim_many_update.sql.)
 UPDATE fib_flow_task_attempts AS a
 JOIN JSON_TABLE(?, '$[*]' COLUMNS (
         task_id   BIGINT   PATH '$.task_id',
@@ -8,7 +9,7 @@ JOIN JSON_TABLE(?, '$[*]' COLUMNS (
         error     LONGTEXT PATH '$.error',
         timed_out BOOLEAN  PATH '$.timed_out')) AS closing
     ON a.task_id = closing.task_id AND a.attempt = closing.attempt
-SET a.ended_at = CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED),
+SET a.ended_at = ?,
     a.outcome = closing.outcome,
     a.error = closing.error,
     a.timed_out = closing.timed_out

@@ -12,5 +12,7 @@ SET t.previous_status = chosen.status,
     t.worker_id = ?,
     t.attempt = t.attempt + 1,
     t.started_at = ?,
-    t.last_active_at = ?
+    t.last_active_at = ?,
+    t.last_event_at = ?,
+    t.last_event_type = CASE WHEN t.retry_count > 0 THEN ? ELSE ? END
 WHERE JSON_CONTAINS(?, JSON_QUOTE(t.status))

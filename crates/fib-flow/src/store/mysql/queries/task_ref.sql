@@ -3,7 +3,7 @@ SELECT id, CONVERT(name USING utf8mb4) AS name, CONVERT(kind USING utf8mb4) AS k
        CONVERT(status USING utf8mb4) AS status,
        CONVERT(previous_status USING utf8mb4) AS previous_status, stage,
        CONVERT(worker_id USING utf8mb4) AS worker_id, attempt, root_id, retry_count,
-       next_run_at, parent_id, parent_stage, parent_cycle,
+       next_run_at, parent_id, parent_stage, parent_cycle, last_active_at,
        CONVERT(error USING utf8mb4) AS error
 FROM fib_flow_tasks
 WHERE id = ?

@@ -24,7 +24,9 @@ SET previous_status = status,
     total_children = total_children + COALESCE(?, 0),
     -- A task that finishes or starts a new cycle waits for no children.
     pending_children = COALESCE(?, CASE WHEN ? OR ? THEN 0 ELSE pending_children END),
-    on_child_failure = COALESCE(?, on_child_failure)
+    on_child_failure = COALESCE(?, on_child_failure),
+    last_event_at = CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED),
+    last_event_type = ?
 WHERE id = ?
   AND JSON_CONTAINS(?, JSON_QUOTE(status))
   AND (? IS NULL OR (worker_id = ? AND attempt = ?))

@@ -1,8 +1,8 @@
 -- A transaction's audit rows in one statement, at the transaction's time:
 -- $1 attempts to open (NewAttempt), $2 open attempts to close
--- (AttemptClose), $3 events in order (NewEvent, fields absent when null),
--- $4 [task_id, event_type] pairs for each task's newest-event snapshot.
--- Empty arrays make their part a no-op.
+-- (AttemptClose), $3 events in order (NewEvent, fields absent when null).
+-- Empty arrays make their part a no-op. (The statements that change the
+-- task rows stamp their newest-event snapshot themselves.)
 WITH clock AS (
     SELECT (extract(epoch FROM now()) * 1000)::bigint AS now
 ),
@@ -24,20 +24,17 @@ closed AS (
     WHERE attempt.task_id = closing.task_id
       AND attempt.attempt = closing.attempt
       AND attempt.ended_at IS NULL
-),
-inserted AS (
-    INSERT INTO fib_flow_task_events
-        (task_id, root_id, parent_id, event_type, from_status, to_status, stage, worker_id,
-         attempt, event_time, message, metadata)
-    SELECT (e ->> 'task_id')::bigint, (e ->> 'root_id')::bigint, (e ->> 'parent_id')::bigint,
-           e ->> 'event_type', e ->> 'from_status', e ->> 'to_status', (e ->> 'stage')::bigint,
-           e ->> 'worker_id', (e ->> 'attempt')::bigint, clock.now, e ->> 'message',
-           e ->> 'metadata'
-    FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS batch(e, n), clock
-    ORDER BY n
+      -- Reach the rows through the index: joined to a set-returning
+      -- function alone, the planner scans the whole table.
+      AND attempt.task_id = ANY (ARRAY(SELECT (c ->> 'task_id')::bigint
+                                       FROM jsonb_array_elements($2::jsonb) AS c))
 )
-UPDATE fib_flow_tasks AS task
-SET last_event_at = clock.now,
-    last_event_type = latest.value ->> 1
-FROM jsonb_array_elements($4::jsonb) AS latest(value), clock
-WHERE task.id = (latest.value ->> 0)::bigint
+INSERT INTO fib_flow_task_events
+    (task_id, root_id, parent_id, event_type, from_status, to_status, stage, worker_id,
+     attempt, event_time, message, metadata)
+SELECT (e ->> 'task_id')::bigint, (e ->> 'root_id')::bigint, (e ->> 'parent_id')::bigint,
+       e ->> 'event_type', e ->> 'from_status', e ->> 'to_status', (e ->> 'stage')::bigint,
+       e ->> 'worker_id', (e ->> 'attempt')::bigint, clock.now, e ->> 'message',
+       e ->> 'metadata'
+FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS batch(e, n), clock
+ORDER BY n

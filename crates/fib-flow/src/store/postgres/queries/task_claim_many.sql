@@ -29,7 +29,9 @@ SET previous_status = task.status,
     worker_id = $5,
     attempt = task.attempt + 1,
     started_at = clock.now,
-    last_active_at = clock.now
+    last_active_at = clock.now,
+    last_event_at = clock.now,
+    last_event_type = CASE WHEN task.retry_count > 0 THEN $8 ELSE $7 END
 FROM picked, clock
 WHERE task.id = picked.id
   AND task.status = ANY($6)

@@ -22,7 +22,9 @@ SET previous_status = fib_flow_tasks.status,
     -- A task that finishes or starts a new cycle waits for no children.
     pending_children = COALESCE($21::bigint, CASE WHEN $2 OR $24 THEN 0 ELSE pending_children END),
     total_children = total_children + COALESCE($21::bigint, 0),
-    on_child_failure = COALESCE($22::text, on_child_failure)
+    on_child_failure = COALESCE($22::text, on_child_failure),
+    last_event_at = clock.now,
+    last_event_type = $26
 FROM clock
 WHERE id = $12
   AND status = ANY($13)

@@ -6,7 +6,9 @@ SET last_active_at = CASE WHEN $4 THEN (extract(epoch FROM now()) * 1000)::bigin
                           ELSE last_active_at END,
     current_stage_name = COALESCE($5, current_stage_name),
     progress_text = COALESCE($6, progress_text),
-    progress_percent = COALESCE($7, progress_percent)
+    progress_percent = COALESCE($7, progress_percent),
+    last_event_at = (extract(epoch FROM now()) * 1000)::bigint,
+    last_event_type = $8
 WHERE id = $1
   AND status = 'running'
   AND worker_id = $2

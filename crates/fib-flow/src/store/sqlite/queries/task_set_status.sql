@@ -19,7 +19,9 @@ SET previous_status = status,
     -- A task that finishes or starts a new cycle waits for no children.
     pending_children = COALESCE(?20, CASE WHEN ?3 OR ?23 THEN 0 ELSE pending_children END),
     total_children = total_children + COALESCE(?20, 0),
-    on_child_failure = COALESCE(?21, on_child_failure)
+    on_child_failure = COALESCE(?21, on_child_failure),
+    last_event_at = ?2,
+    last_event_type = ?25
 WHERE id = ?11
   AND status IN (SELECT value FROM json_each(?12))
   AND (?13 IS NULL OR (worker_id = ?13 AND attempt = ?14))

@@ -5,7 +5,9 @@ UPDATE fib_flow_tasks
 SET last_active_at = CASE WHEN ?5 THEN ?4 ELSE last_active_at END,
     current_stage_name = COALESCE(?6, current_stage_name),
     progress_text = COALESCE(?7, progress_text),
-    progress_percent = COALESCE(?8, progress_percent)
+    progress_percent = COALESCE(?8, progress_percent),
+    last_event_at = ?4,
+    last_event_type = ?9
 WHERE id = ?1
   AND status = 'running'
   AND worker_id = ?2
