@@ -633,6 +633,7 @@ pub async fn wait_clock_past(at: chrono::DateTime<chrono::Utc>, by: Duration) {
 /// Like `backend_test!`, with the MySQL variant marked `#[ignore = REASON]`:
 /// for a scenario that a known library bug breaks on MySQL / MariaDB only.
 /// `cargo test -- --ignored` still runs it.
+#[allow(unused_macros)]
 macro_rules! backend_test_mysql_bug {
     ($reason:literal, $(#[$meta:meta])* async fn $name:ident($db:ident) $body:block) => {
         $(#[$meta])*
