@@ -789,3 +789,21 @@ backend_test_mysql_bug! {
         Ok(())
     }
 }
+
+backend_test_bug! {
+    "BUG: TaskManager::cron_with inserts the task without its task_created event",
+    async fn a_cron_task_records_its_creation_like_a_submitted_one(db) {
+        // Every inserted task starts its history with `task_created`; a
+        // cron task is inserted by `cron()`, not `submit()`.
+        let manager = audit_manager_with(&db, |b| b).await;
+        let id = manager.cron("yearly", "0 0 1 1 *", &json!({ "n": 1 })).await?;
+        let events = events_of(&manager, id).await;
+        assert_eq!(types_of(&events), [E::TaskCreated], "{events:?}");
+        assert_eq!(events[0].metadata["kind"], json!("cron"));
+        assert_eq!(
+            task_row(&manager, id).await.last_event_type.as_deref(),
+            Some("task_created")
+        );
+        Ok(())
+    }
+}

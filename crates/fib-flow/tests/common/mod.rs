@@ -677,3 +677,54 @@ macro_rules! backend_test_mysql_bug {
         }
     };
 }
+
+/// Like `backend_test!`, with every variant marked `#[ignore = REASON]`:
+/// for a scenario that a known library bug breaks on every backend.
+/// `cargo test -- --ignored` still runs it.
+#[allow(unused_macros)]
+macro_rules! backend_test_bug {
+    ($reason:literal, $(#[$meta:meta])* async fn $name:ident($db:ident) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn body($db: $crate::common::TestDb) -> anyhow::Result<()> $body
+
+            async fn on_server(db: Option<$crate::common::TestDb>, backend: &str) -> anyhow::Result<()> {
+                let Some(db) = db else {
+                    eprintln!("skipped on {backend}: its FIB_FLOW_TEST_*_URL is not set");
+                    return Ok(());
+                };
+                let schema_db = db.clone_for_cleanup();
+                let result = body(db).await;
+                schema_db.cleanup().await;
+                result
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = $reason]
+            async fn sqlite_file() -> anyhow::Result<()> {
+                body($crate::common::TestDb::sqlite_file()).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = $reason]
+            async fn sqlite_memory() -> anyhow::Result<()> {
+                body($crate::common::TestDb::sqlite_memory()).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = $reason]
+            async fn postgres() -> anyhow::Result<()> {
+                on_server($crate::common::TestDb::postgres(), "postgres").await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = $reason]
+            async fn mysql() -> anyhow::Result<()> {
+                on_server($crate::common::TestDb::mysql(), "mysql").await
+            }
+        }
+    };
+}
