@@ -73,7 +73,7 @@ backend_test_mysql_bug! {
 }
 
 backend_test_mysql_bug! {
-    "BUG: MySQL event_insert_many binds the event time and the JSON array in swapped order, so no event is stored",
+    "BUG: MySQL stores no event (event_insert_many binds its parameters swapped) and reads NOW(3) per statement (one transaction, several times)",
     async fn a_successful_task_records_created_claimed_started_and_completed(db) {
         let manager = audit_manager_with(&db, |b| b).await;
         manager.register("ok", |task: Task| async move {
@@ -215,7 +215,7 @@ backend_test_mysql_bug! {
 }
 
 /// Registers `doomed`, failing every run with `failure #<attempt>`, starts
-/// the manager and runs one task of 3 attempts 30 ms apart to its end.
+/// the manager and runs one task of 3 attempts 100 ms apart to its end.
 async fn run_doomed(manager: &fib_flow::TaskManager) -> anyhow::Result<fib_flow::TaskId> {
     manager.register("doomed", |task: Task| async move {
         Err::<Step, BoxError>(format!("failure #{}", task.attempt()).into())
@@ -225,7 +225,7 @@ async fn run_doomed(manager: &fib_flow::TaskManager) -> anyhow::Result<fib_flow:
         .submit_with(
             "doomed",
             &(),
-            TaskOptions::new().max_attempts(3).retry_interval(ms(30)),
+            TaskOptions::new().max_attempts(3).retry_interval(ms(100)),
         )
         .await?;
     wait_for_status(manager, id, S::PermanentlyFailed).await;
@@ -260,10 +260,12 @@ backend_test! {
         }
         for pair in attempts.windows(2) {
             assert!(pair[0].id < pair[1].id, "{pair:?}");
-            // The retry interval separates an attempt's end and the next
-            // start.
-            let gap = pair[1].started_at - pair[0].ended_at.expect("ended");
-            assert!(gap.num_milliseconds() >= 30, "{pair:?}");
+            // The retry interval separates the claims (an attempt's end is
+            // read in a later statement on MySQL: see
+            // the_rows_one_transaction_writes_carry_one_time).
+            let gap = pair[1].started_at - pair[0].started_at;
+            assert!(gap.num_milliseconds() >= 100, "{pair:?}");
+            assert!(pair[0].ended_at.is_some_and(|end| end < pair[1].ended_at.expect("ended")));
         }
         let row = task_row(&manager, id).await;
         assert_eq!(row.attempt, 3);
@@ -556,7 +558,7 @@ backend_test_mysql_bug! {
 }
 
 backend_test_mysql_bug! {
-    "BUG: MySQL event_insert_many binds the event time and the JSON array in swapped order, so no event is stored",
+    "BUG: MySQL stores no event (event_insert_many binds its parameters swapped) and reads NOW(3) per statement (one transaction, several times)",
     async fn cancelling_a_running_task_closes_its_attempt_as_cancelled(db) {
         let manager = audit_manager_with(&db, |b| b).await;
         let started = Recorder::new();
@@ -721,7 +723,7 @@ backend_test! {
 }
 
 backend_test_mysql_bug! {
-    "BUG: MySQL event_insert_many binds the event time and the JSON array in swapped order, so no event is stored",
+    "BUG: MySQL stores no event (event_insert_many binds its parameters swapped) and reads NOW(3) per statement (one transaction, several times)",
     async fn a_run_released_by_a_stopping_manager_is_an_interrupted_attempt(db) {
         if !db.shareable() {
             // The history is read by a second manager after the first stops.
@@ -804,6 +806,130 @@ backend_test_bug! {
             task_row(&manager, id).await.last_event_type.as_deref(),
             Some("task_created")
         );
+        Ok(())
+    }
+}
+
+backend_test_mysql_bug! {
+    "BUG: MySQL event_insert_many binds the event time and the JSON array in swapped order, so no event is stored",
+    async fn an_empty_stage_of_children_moves_on_at_once_with_a_pending_outcome(db) {
+        let manager = audit_manager_with(&db, |b| b).await;
+        manager.register("hollow", |task: Task| async move {
+            Ok::<_, BoxError>(match task.stage() {
+                0 => Step::children(Vec::<Child>::new()),
+                _ => Step::done(json!(task.stage())),
+            })
+        })?;
+        manager.start().await?;
+        let id = manager.submit("hollow", &()).await?;
+        let done = wait_for_status(&manager, id, S::Completed).await;
+        assert_eq!(done.result, Some(json!(1)));
+        let events = events_of(&manager, id).await;
+        assert_eq!(
+            shapes(&events[3..]),
+            [
+                (E::TaskStatusChanged, Some(S::Running), Some(S::Pending), Some(1), None),
+                (E::TaskClaimed, Some(S::Pending), Some(S::Running), Some(1), None),
+                (E::TaskStarted, Some(S::Pending), Some(S::Running), Some(1), Some(2)),
+                (E::TaskCompleted, Some(S::Running), Some(S::Completed), Some(1), None),
+            ]
+        );
+        let attempts = attempts_of(&manager, id).await;
+        let summary: Vec<_> = attempts.iter().map(|a| (a.attempt, a.outcome)).collect();
+        assert_eq!(
+            summary,
+            [
+                (1, Some(AttemptOutcome::Pending)),
+                (2, Some(AttemptOutcome::Completed)),
+            ]
+        );
+        assert_history_consistent(&manager, id).await;
+        manager.stop().await?;
+        Ok(())
+    }
+}
+
+backend_test_mysql_bug! {
+    "BUG: MySQL event_insert_many binds the event time and the JSON array in swapped order, so no event is stored",
+    async fn a_lapsed_lease_is_a_heartbeat_timeout_and_another_worker_runs_the_retry(db) {
+        if !db.shareable() {
+            // Two managers share the database.
+            return Ok(());
+        }
+        let short = |b: fib_flow::TaskManagerBuilder| {
+            b.task_heartbeat_interval(ms(50))
+                .task_heartbeat_timeout(ms(400))
+                .maintenance_interval(ms(50))
+        };
+        // The first worker claims the task and vanishes without stopping:
+        // its heartbeat ends, its handler never returns.
+        let first = audit_manager_with(&db, |b| short(b).worker_id("worker-first")).await;
+        let started = Recorder::new();
+        first.register("job", {
+            let started = started.clone();
+            move |task: Task| {
+                started.push(task.id());
+                hang()
+            }
+        })?;
+        first.start().await?;
+        let id = first.submit("job", &()).await?;
+        started.wait_len("the first worker to run the task", 1).await;
+        drop(first);
+
+        let second = audit_manager_with(&db, |b| short(b).worker_id("worker-second")).await;
+        second.register("job", |_task: Task| async move {
+            Ok::<_, BoxError>(Step::done(json!("recovered")))
+        })?;
+        second.start().await?;
+        wait_for_status(&second, id, S::Completed).await;
+
+        let events = events_of(&second, id).await;
+        assert_eq!(
+            shapes(&events),
+            [
+                (E::TaskCreated, None, Some(S::Pending), Some(0), None),
+                (E::TaskClaimed, Some(S::Pending), Some(S::Running), Some(0), None),
+                (E::TaskStarted, Some(S::Pending), Some(S::Running), Some(0), Some(1)),
+                (E::TaskTimedOut, Some(S::Running), Some(S::Timeout), Some(0), None),
+                (E::TaskClaimed, Some(S::Timeout), Some(S::Running), Some(0), None),
+                (E::TaskStarted, Some(S::Timeout), Some(S::Running), Some(0), Some(2)),
+                (E::TaskRetryStarted, Some(S::Timeout), Some(S::Running), Some(0), Some(2)),
+                (E::TaskCompleted, Some(S::Running), Some(S::Completed), Some(0), None),
+            ]
+        );
+        assert_eq!(
+            workers(&events),
+            [
+                None,
+                Some("worker-first"),
+                Some("worker-first"),
+                Some("worker-first"),
+                Some("worker-second"),
+                Some("worker-second"),
+                Some("worker-second"),
+                Some("worker-second"),
+            ]
+        );
+        let error = "task heartbeat timed out (its worker stopped renewing the lease)";
+        assert_eq!(events[3].metadata["timeout_type"], json!("heartbeat"));
+        assert_eq!(events[3].metadata["error"], json!(error));
+        let attempts = attempts_of(&second, id).await;
+        let summary: Vec<_> = attempts
+            .iter()
+            .map(|a| (a.attempt, a.worker_id.as_deref(), a.outcome, a.error.as_deref(), a.timed_out))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (1, Some("worker-first"), Some(AttemptOutcome::Timeout), Some(error), true),
+                (2, Some("worker-second"), Some(AttemptOutcome::Completed), None, false),
+            ]
+        );
+        let workflow = second.workflow_summary(id).await?;
+        assert_eq!(workflow.workers, ["worker-first", "worker-second"]);
+        assert_history_consistent(&second, id).await;
+        second.stop().await?;
         Ok(())
     }
 }

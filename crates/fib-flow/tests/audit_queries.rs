@@ -142,7 +142,7 @@ backend_test! {
     }
 }
 
-/// Runs one task whose attempts 1 and 2 fail and 3 succeeds, 30 ms apart,
+/// Runs one task whose attempts 1 and 2 fail and 3 succeeds, 100 ms apart,
 /// each recording a checkpoint filed under stage `10 + attempt`.
 async fn three_attempts(manager: &TaskManager) -> anyhow::Result<TaskId> {
     manager.register("stubborn", |task: Task| async move {
@@ -159,7 +159,7 @@ async fn three_attempts(manager: &TaskManager) -> anyhow::Result<TaskId> {
         .submit_with(
             "stubborn",
             &(),
-            TaskOptions::new().max_attempts(3).retry_interval(ms(30)),
+            TaskOptions::new().max_attempts(3).retry_interval(ms(100)),
         )
         .await?;
     wait_for_status(manager, id, TaskStatus::Completed).await;
