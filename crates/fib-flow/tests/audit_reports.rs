@@ -487,7 +487,14 @@ async fn reports_of_an_attempt_that_lost_its_task(
     db: common::TestDb,
     takeover: Takeover,
 ) -> anyhow::Result<()> {
-    let manager = audit_manager_with(&db, |b| b).await;
+    // No heartbeat moves last_active_at of the attempt that runs on (and
+    // stop() does not wait long for it).
+    let manager = audit_manager_with(&db, |b| {
+        b.task_heartbeat_interval(ms(60_000))
+            .task_heartbeat_timeout(ms(120_000))
+            .shutdown_timeout(ms(100))
+    })
+    .await;
     let (early, late, outcomes) = (Recorder::new(), Gate::new(), Recorder::new());
     manager.register(
         "fenced",
