@@ -565,7 +565,7 @@ async fn refused_audits_leave_an_in_memory_database_intact() -> anyhow::Result<(
     let manager = audit_manager_with(&db, |b| b).await;
     let id = manager.submit("idle", &()).await?;
     let refused = PageRequest::new().limit(0);
-    for round in 1..=50 {
+    for round in 1..=200 {
         let events = EventQuery::new().page(refused);
         let result = if round % 2 == 0 {
             manager
