@@ -519,3 +519,212 @@ pub async fn wait_for_tasks(
     })
     .await
 }
+
+// ---------------------------------------------------------------------------
+// Helpers for the audit suites (events, attempts, reports, queries,
+// retention).
+
+/// `n` milliseconds.
+pub fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// A built, set-up manager with the short polls of the audit suites (20 ms)
+/// and `f`'s extra settings.
+pub async fn audit_manager_with(
+    db: &TestDb,
+    f: impl FnOnce(TaskManagerBuilder) -> TaskManagerBuilder,
+) -> TaskManager {
+    db.manager_with(|b| f(b.poll_interval(ms(20)))).await
+}
+
+/// Every event of task `id`, oldest first.
+pub async fn events_of(manager: &TaskManager, id: TaskId) -> Vec<fib_flow::TaskEvent> {
+    manager
+        .task_events(id, fib_flow::EventQuery::new())
+        .await
+        .expect("task_events")
+        .items
+}
+
+/// Every attempt of task `id`, lowest number first.
+pub async fn attempts_of(manager: &TaskManager, id: TaskId) -> Vec<fib_flow::TaskAttempt> {
+    manager
+        .task_attempts(id, fib_flow::AttemptQuery::new())
+        .await
+        .expect("task_attempts")
+        .items
+}
+
+/// The event types of some events, in order.
+pub fn types_of(events: &[fib_flow::TaskEvent]) -> Vec<fib_flow::EventType> {
+    events.iter().map(|event| event.event_type).collect()
+}
+
+/// Waits until task `id` has at least one event of `event_type`; returns
+/// the first.
+pub async fn wait_for_event(
+    manager: &TaskManager,
+    id: TaskId,
+    event_type: fib_flow::EventType,
+) -> fib_flow::TaskEvent {
+    wait_until(&format!("a {event_type} event of task {id}"), || async {
+        let query = fib_flow::EventQuery::new().event_type(event_type);
+        let page = manager.task_events(id, query).await.expect("task_events");
+        page.items.into_iter().next()
+    })
+    .await
+}
+
+/// Checks what holds for any one task's history read oldest first: ids
+/// ascending, times in whole milliseconds and never decreasing, every event
+/// about `id`; and that the task row's snapshot (`last_event_type`,
+/// `last_event_at`) is the newest event.
+pub async fn assert_history_consistent(manager: &TaskManager, id: TaskId) {
+    let events = events_of(manager, id).await;
+    assert!(!events.is_empty(), "task {id} has no events");
+    for event in &events {
+        assert_eq!(event.task_id, id, "{event:?}");
+        assert_eq!(
+            event.event_time.timestamp_subsec_nanos() % 1_000_000,
+            0,
+            "event time not in whole milliseconds: {event:?}"
+        );
+    }
+    for pair in events.windows(2) {
+        assert!(pair[0].id < pair[1].id, "ids out of order: {pair:?}");
+        assert!(
+            pair[0].event_time <= pair[1].event_time,
+            "event times decrease: {pair:?}"
+        );
+    }
+    let newest = events.last().expect("an event");
+    let row = task_row(manager, id).await;
+    assert_eq!(
+        row.last_event_type.as_deref(),
+        Some(newest.event_type.as_str()),
+        "task {id}: snapshot type vs newest event {newest:?}"
+    );
+    assert_eq!(
+        row.last_event_at,
+        Some(newest.event_time),
+        "task {id}: snapshot time vs newest event {newest:?}"
+    );
+}
+
+/// The field named by an `Error::InvalidInput`; panics on anything else.
+pub fn invalid_field<T: std::fmt::Debug>(result: fib_flow::Result<T>) -> &'static str {
+    match result {
+        Err(fib_flow::Error::InvalidInput { field, .. }) => field,
+        other => panic!("expected Error::InvalidInput, got {other:?}"),
+    }
+}
+
+/// Waits until the local clock (the clock every local database server
+/// shares) is at least `by` past `at`.
+pub async fn wait_clock_past(at: chrono::DateTime<chrono::Utc>, by: Duration) {
+    let until = at + chrono::TimeDelta::from_std(by).expect("a small duration");
+    wait_until("the clock to move on", || async {
+        (chrono::Utc::now() > until).then_some(())
+    })
+    .await
+}
+
+/// Like `backend_test!`, with the MySQL variant marked `#[ignore = REASON]`:
+/// for a scenario that a known library bug breaks on MySQL / MariaDB only.
+/// `cargo test -- --ignored` still runs it.
+#[allow(unused_macros)]
+macro_rules! backend_test_mysql_bug {
+    ($reason:literal, $(#[$meta:meta])* async fn $name:ident($db:ident) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn body($db: $crate::common::TestDb) -> anyhow::Result<()> $body
+
+            async fn on_server(db: Option<$crate::common::TestDb>, backend: &str) -> anyhow::Result<()> {
+                let Some(db) = db else {
+                    eprintln!("skipped on {backend}: its FIB_FLOW_TEST_*_URL is not set");
+                    return Ok(());
+                };
+                let schema_db = db.clone_for_cleanup();
+                let result = body(db).await;
+                schema_db.cleanup().await;
+                result
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite_file() -> anyhow::Result<()> {
+                body($crate::common::TestDb::sqlite_file()).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite_memory() -> anyhow::Result<()> {
+                body($crate::common::TestDb::sqlite_memory()).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() -> anyhow::Result<()> {
+                on_server($crate::common::TestDb::postgres(), "postgres").await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = $reason]
+            async fn mysql() -> anyhow::Result<()> {
+                on_server($crate::common::TestDb::mysql(), "mysql").await
+            }
+        }
+    };
+}
+
+/// Like `backend_test!`, with every variant marked `#[ignore = REASON]`:
+/// for a scenario that a known library bug breaks on every backend.
+/// `cargo test -- --ignored` still runs it.
+#[allow(unused_macros)]
+macro_rules! backend_test_bug {
+    ($reason:literal, $(#[$meta:meta])* async fn $name:ident($db:ident) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn body($db: $crate::common::TestDb) -> anyhow::Result<()> $body
+
+            async fn on_server(db: Option<$crate::common::TestDb>, backend: &str) -> anyhow::Result<()> {
+                let Some(db) = db else {
+                    eprintln!("skipped on {backend}: its FIB_FLOW_TEST_*_URL is not set");
+                    return Ok(());
+                };
+                let schema_db = db.clone_for_cleanup();
+                let result = body(db).await;
+                schema_db.cleanup().await;
+                result
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = $reason]
+            async fn sqlite_file() -> anyhow::Result<()> {
+                body($crate::common::TestDb::sqlite_file()).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = $reason]
+            async fn sqlite_memory() -> anyhow::Result<()> {
+                body($crate::common::TestDb::sqlite_memory()).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = $reason]
+            async fn postgres() -> anyhow::Result<()> {
+                on_server($crate::common::TestDb::postgres(), "postgres").await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = $reason]
+            async fn mysql() -> anyhow::Result<()> {
+                on_server($crate::common::TestDb::mysql(), "mysql").await
+            }
+        }
+    };
+}
