@@ -374,7 +374,22 @@ impl TaskManager {
             cron_misfire: options.misfire.as_str().to_owned(),
             unique_key: options.key,
         };
-        let id = self.store()?.task_cron_upsert(&params).await?;
+        let store = self.store()?;
+        let id = store.task_cron_upsert(&params).await?;
+        // A schedule the upsert inserted (not one it updated) has no event
+        // yet: record its creation, once.
+        retry_transient(|| async {
+            let mut tx = store.begin().await?;
+            if tx.task_stamp_created(id).await? {
+                let audit = record::AuditRows {
+                    events: vec![record::created(id, &params.task)],
+                    ..Default::default()
+                };
+                tx.audit_write(&audit).await?;
+            }
+            tx.commit().await
+        })
+        .await?;
         self.shared().note_due(first.timestamp_millis());
         Ok(TaskId(id))
     }

@@ -55,8 +55,7 @@ async fn hang() -> Result<Step, BoxError> {
     Ok(Step::done("unreachable"))
 }
 
-backend_test_mysql_bug! {
-    "BUG: MySQL event_insert_many binds the event time and the JSON array in swapped order, so no event is stored",
+backend_test! {
     async fn a_submit_stores_its_task_created_event_and_the_snapshot_points_at_it(db) {
         // The smallest reproduction: one submit writes one event in its
         // transaction, and the task row's snapshot names that event.
@@ -72,8 +71,7 @@ backend_test_mysql_bug! {
     }
 }
 
-backend_test_mysql_bug! {
-    "BUG: MySQL stores no event (event_insert_many binds its parameters swapped) and reads NOW(3) per statement (one transaction, several times)",
+backend_test! {
     async fn a_successful_task_records_created_claimed_started_and_completed(db) {
         let manager = audit_manager_with(&db, |b| b).await;
         manager.register("ok", |task: Task| async move {
@@ -148,8 +146,7 @@ backend_test_mysql_bug! {
     }
 }
 
-backend_test_mysql_bug! {
-    "BUG: MySQL event_insert_many binds the event time and the JSON array in swapped order, so no event is stored",
+backend_test! {
     async fn a_retry_then_success_records_the_failure_and_a_retry_start(db) {
         let manager = audit_manager_with(&db, |b| b).await;
         manager.register("flaky", |task: Task| async move {
@@ -277,8 +274,7 @@ backend_test! {
     }
 }
 
-backend_test_mysql_bug! {
-    "BUG: MySQL event_insert_many binds the event time and the JSON array in swapped order, so no event is stored",
+backend_test! {
     async fn exhausted_retries_record_a_failure_per_attempt_then_a_permanent_failure(db) {
         let manager = audit_manager_with(&db, |b| b).await;
         let id = run_doomed(&manager).await?;
@@ -316,8 +312,7 @@ backend_test_mysql_bug! {
     }
 }
 
-backend_test_mysql_bug! {
-    "BUG: MySQL event_insert_many binds the event time and the JSON array in swapped order, so no event is stored",
+backend_test! {
     async fn a_handler_timeout_is_a_timed_out_attempt_then_a_permanent_failure(db) {
         let manager = audit_manager_with(&db, |b| b).await;
         manager.register("slow", |_task: Task| hang())?;
@@ -374,8 +369,7 @@ backend_test_mysql_bug! {
     }
 }
 
-backend_test_mysql_bug! {
-    "BUG: MySQL event_insert_many binds the event time and the JSON array in swapped order, so no event is stored",
+backend_test! {
     async fn a_two_stage_workflow_records_its_children_its_suspension_and_its_resumption(db) {
         let manager = audit_manager_with(&db, |b| b).await;
         manager.register("leaf", |task: Task| async move {
@@ -464,8 +458,7 @@ backend_test_mysql_bug! {
     }
 }
 
-backend_test_mysql_bug! {
-    "BUG: MySQL event_insert_many binds the event time and the JSON array in swapped order, so no event is stored",
+backend_test! {
     async fn a_suspension_resumed_by_an_operator_records_both_reasons(db) {
         let manager = audit_manager_with(&db, |b| b).await;
         manager.register("approval", |task: Task| async move {
@@ -524,8 +517,7 @@ backend_test_mysql_bug! {
     }
 }
 
-backend_test_mysql_bug! {
-    "BUG: MySQL event_insert_many binds the event time and the JSON array in swapped order, so no event is stored",
+backend_test! {
     async fn cancelling_a_pending_task_records_a_permanent_failure_and_no_attempt(db) {
         // Not started: the task stays pending.
         let manager = audit_manager_with(&db, |b| b).await;
@@ -557,8 +549,7 @@ backend_test_mysql_bug! {
     }
 }
 
-backend_test_mysql_bug! {
-    "BUG: MySQL stores no event (event_insert_many binds its parameters swapped) and reads NOW(3) per statement (one transaction, several times)",
+backend_test! {
     async fn cancelling_a_running_task_closes_its_attempt_as_cancelled(db) {
         let manager = audit_manager_with(&db, |b| b).await;
         let started = Recorder::new();
@@ -601,8 +592,7 @@ backend_test_mysql_bug! {
     }
 }
 
-backend_test_mysql_bug! {
-    "BUG: MySQL event_insert_many binds the event time and the JSON array in swapped order, so no event is stored",
+backend_test! {
     async fn pausing_a_running_task_closes_its_attempt_as_paused_and_resume_runs_it_again(db) {
         let manager = audit_manager_with(&db, |b| b).await;
         let started = Recorder::new();
@@ -722,8 +712,7 @@ backend_test! {
     }
 }
 
-backend_test_mysql_bug! {
-    "BUG: MySQL stores no event (event_insert_many binds its parameters swapped) and reads NOW(3) per statement (one transaction, several times)",
+backend_test! {
     async fn a_run_released_by_a_stopping_manager_is_an_interrupted_attempt(db) {
         if !db.shareable() {
             // The history is read by a second manager after the first stops.
@@ -763,8 +752,7 @@ backend_test_mysql_bug! {
     }
 }
 
-backend_test_mysql_bug! {
-    "BUG: MySQL reads NOW(3) once per statement, so one transaction's finished_at, attempt ended_at and event time can differ",
+backend_test! {
     async fn the_rows_one_transaction_writes_carry_one_time(db) {
         // Completing a task ends its attempt, finishes the row and records
         // the completion event in one transaction: one moment. Twenty
@@ -792,8 +780,7 @@ backend_test_mysql_bug! {
     }
 }
 
-backend_test_bug! {
-    "BUG: TaskManager::cron_with inserts the task without its task_created event",
+backend_test! {
     async fn a_cron_task_records_its_creation_like_a_submitted_one(db) {
         // Every inserted task starts its history with `task_created`; a
         // cron task is inserted by `cron()`, not `submit()`.
@@ -810,8 +797,7 @@ backend_test_bug! {
     }
 }
 
-backend_test_mysql_bug! {
-    "BUG: MySQL event_insert_many binds the event time and the JSON array in swapped order, so no event is stored",
+backend_test! {
     async fn an_empty_stage_of_children_moves_on_at_once_with_a_pending_outcome(db) {
         let manager = audit_manager_with(&db, |b| b).await;
         manager.register("hollow", |task: Task| async move {
@@ -849,8 +835,7 @@ backend_test_mysql_bug! {
     }
 }
 
-backend_test_mysql_bug! {
-    "BUG: MySQL event_insert_many binds the event time and the JSON array in swapped order, so no event is stored",
+backend_test! {
     async fn a_lapsed_lease_is_a_heartbeat_timeout_and_another_worker_runs_the_retry(db) {
         if !db.shareable() {
             // Two managers share the database.

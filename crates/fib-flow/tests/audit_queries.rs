@@ -38,8 +38,7 @@ async fn nine_events(manager: &TaskManager) -> anyhow::Result<TaskId> {
     Ok(id)
 }
 
-backend_test_mysql_bug! {
-    "BUG: MySQL event_insert_many binds the event time and the JSON array in swapped order, so no event is stored",
+backend_test! {
     async fn task_events_pages_by_limit_and_offset_in_either_order(db) {
         let manager = audit_manager_with(&db, |b| b).await;
         let id = nine_events(&manager).await?;
@@ -232,8 +231,7 @@ backend_test! {
     }
 }
 
-backend_test_mysql_bug! {
-    "BUG: MySQL event_insert_many binds the event time and the JSON array in swapped order, so no event is stored",
+backend_test! {
     async fn task_events_filter_by_type_attempt_stage_worker_and_time(db) {
         let manager = audit_manager_with(&db, |b| b).await;
         let id = three_attempts(&manager).await?;
@@ -444,8 +442,7 @@ backend_test! {
     }
 }
 
-backend_test_mysql_bug! {
-    "BUG: MySQL event_insert_many binds the event time and the JSON array in swapped order, so no event is stored",
+backend_test! {
     async fn task_audit_is_the_task_with_a_page_of_its_events_and_of_its_attempts(db) {
         let manager = audit_manager_with(&db, |b| b).await;
         let id = three_attempts(&manager).await?;
@@ -499,8 +496,7 @@ backend_test! {
     }
 }
 
-backend_test_mysql_bug! {
-    "BUG: MySQL event_insert_many binds the event time and the JSON array in swapped order, so no event is stored",
+backend_test! {
     async fn workflow_audit_is_the_root_with_pages_of_its_tasks_and_their_events(db) {
         let manager = audit_manager_with(&db, |b| b).await;
         let l = listing(&manager).await?;
@@ -555,7 +551,6 @@ backend_test_mysql_bug! {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: a refused task_audit/workflow_audit drops its in-flight query; sqlite::memory: then loses its only connection and the whole database"]
 async fn refused_audits_leave_an_in_memory_database_intact() -> anyhow::Result<()> {
     // task_audit and workflow_audit start their store reads together and
     // return the first error: the refused page returns at once, dropping

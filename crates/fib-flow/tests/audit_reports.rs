@@ -48,8 +48,7 @@ async fn after_claim(task: &Task) {
 
 const TRICKY: &str = "quote \" backslash \\ newline \n tab \t unicode é ✓ 🚀 'single'";
 
-backend_test_mysql_bug! {
-    "BUG: MySQL event_insert_many binds the event time and the JSON array in swapped order, so no event is stored",
+backend_test! {
     async fn checkpoints_are_events_of_the_running_attempt_and_do_not_renew_the_lease(db) {
         let manager = quiet_manager(&db).await;
         let (reported, gate) = (Recorder::new(), Gate::new());
@@ -208,8 +207,7 @@ backend_test! {
     }
 }
 
-backend_test_mysql_bug! {
-    "BUG: MySQL event_insert_many binds the event time and the JSON array in swapped order, so no event is stored",
+backend_test! {
     async fn progress_reports_are_events_with_merged_metadata_and_a_default_message(db) {
         let manager = quiet_manager(&db).await;
         manager.register("upload", |task: Task| async move {
@@ -563,8 +561,7 @@ backend_test! {
     }
 }
 
-backend_test_mysql_bug! {
-    "BUG: MySQL event_insert_many binds the event time and the JSON array in swapped order, so no event is stored",
+backend_test! {
     async fn a_report_of_a_later_stage_belongs_to_that_stage_and_attempt(db) {
         // A workflow parent reporting at stage 1 (attempt 2): the event
         // carries the stage and attempt of the run that wrote it.

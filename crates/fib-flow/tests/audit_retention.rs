@@ -411,8 +411,7 @@ backend_test! {
     }
 }
 
-backend_test_mysql_bug! {
-    "BUG: MySQL event_insert_many binds the event time and the JSON array in swapped order, so no event is stored",
+backend_test! {
     async fn deleting_a_running_child_leaves_its_parent_with_the_failure_and_no_trace_of_the_child(db) {
         let manager = audit_manager_with(&db, |b| b.no_retention()).await;
         register_all(&manager, &Gate::new())?;

@@ -84,8 +84,7 @@ fn register_flow(manager: &TaskManager) -> anyhow::Result<()> {
     Ok(())
 }
 
-backend_test_mysql_bug! {
-    "BUG: MySQL event_insert_many binds the event time and the JSON array in swapped order, so no event is stored",
+backend_test! {
     async fn the_summary_of_a_two_stage_workflow(db) {
         let manager = audit_manager_with(&db, |b| b).await;
         register_flow(&manager)?;

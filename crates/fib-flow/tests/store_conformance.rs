@@ -357,8 +357,8 @@ backend_test! {
             current_stage_name: None,
             progress_text: None,
             progress_percent: None,
-            last_event_at: None,
-            last_event_type: None,
+            last_event_at: Some(row.created_at),
+            last_event_type: Some("task_created".into()),
             created_at: row.created_at,
             next_run_at: row.created_at,
             started_at: None,
@@ -522,6 +522,8 @@ backend_test! {
         assert_eq!(
             row,
             TaskRow {
+                last_event_at: row.last_event_at,
+                last_event_type: Some("task_started".into()),
                 status: "running".into(),
                 worker_id: Some("worker-1".into()),
                 attempt: 1,
@@ -759,6 +761,8 @@ backend_test! {
         assert_eq!(
             stored,
             TaskRow {
+                last_event_at: stored.last_event_at,
+                last_event_type: Some("task_status_changed".into()),
                 status: "pending".into(),
                 result: Some(r#"{"partial":1}"#.into()),
                 error: Some("kept going".into()),
@@ -771,7 +775,8 @@ backend_test! {
             }
         );
 
-        // Nothing optional set: only status and last_active_at move.
+        // Nothing optional set: only status, last_active_at and the event
+        // snapshot move.
         let paused = stored.clone();
         assert!(set(&*store, TaskSetStatusParams::paused(row.id)).await?);
         let stored = get(&*store, row.id).await?;
@@ -780,6 +785,8 @@ backend_test! {
             TaskRow {
                 status: "paused".into(),
                 last_active_at: stored.last_active_at,
+                last_event_at: stored.last_active_at,
+                last_event_type: Some("task_paused".into()),
                 previous_status: Some("pending".into()),
                 ..paused
             }
@@ -817,6 +824,8 @@ backend_test! {
         assert_eq!(
             stored,
             TaskRow {
+                last_event_at: stored.last_event_at,
+                last_event_type: Some("task_completed".into()),
                 status: "completed".into(),
                 result: Some(r#"{"sum":5}"#.into()),
                 finished_at: Some(finished_at),
@@ -853,6 +862,8 @@ backend_test! {
             assert_eq!(
                 stored,
                 TaskRow {
+                    last_event_at: stored.last_event_at,
+                    last_event_type: stored.last_event_type.clone(),
                     status: status.into(),
                     error: Some("boom".into()),
                     retry_count: 1,
@@ -896,6 +907,8 @@ backend_test! {
         assert_eq!(
             stored,
             TaskRow {
+                last_event_at: stored.last_event_at,
+                last_event_type: Some("task_permanently_failed".into()),
                 status: "permanently_failed".into(),
                 error: Some("fatal".into()),
                 finished_at: Some(finished_at),
@@ -937,6 +950,8 @@ backend_test! {
         assert_eq!(
             stored,
             TaskRow {
+                last_event_at: stored.last_event_at,
+                last_event_type: Some("task_status_changed".into()),
                 status: "pending".into(),
                 worker_id: None,
                 next_run_at: stored.next_run_at,
@@ -972,6 +987,8 @@ backend_test! {
                 assert_eq!(
                     stored,
                     TaskRow {
+                        last_event_at: stored.last_event_at,
+                        last_event_type: Some("task_paused".into()),
                         status: "paused".into(),
                         last_active_at: stored.last_active_at,
                         previous_status: Some(status.as_str().into()),

@@ -213,6 +213,9 @@ impl TaskManager {
         events: EventQuery,
         attempts: AttemptQuery,
     ) -> Result<TaskAudit> {
+        // Refuse a bad page before any read starts.
+        events.page.validate()?;
+        attempts.page.validate()?;
         let (task, events, attempts) = tokio::try_join!(
             self.get_task(id),
             self.task_events(id, events),
@@ -233,6 +236,8 @@ impl TaskManager {
         tasks: TaskQuery,
         events: EventQuery,
     ) -> Result<WorkflowAudit> {
+        tasks.page.validate()?;
+        events.page.validate()?;
         let tasks = TaskQuery {
             workflow: Some(root),
             ..tasks

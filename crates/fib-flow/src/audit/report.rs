@@ -124,9 +124,10 @@ fn json_kind(value: &Value) -> &'static str {
 /// lease. Build it with [`Task::audit`](crate::Task::audit).
 ///
 /// Rules (each a [`Error::InvalidInput`] naming the field, checked before
-/// anything is written): `code` and `message` non-blank, at most
-/// [`MAX_REPORT_TEXT_LEN`] bytes; `metadata` serialises to a JSON object;
-/// `stage` not negative.
+/// anything is written): `code` non-blank, at most 255 bytes; `message`
+/// non-blank, at most [`MAX_REPORT_TEXT_LEN`] bytes; `metadata` serialises
+/// to a JSON object (a value serde cannot serialise at all is
+/// [`Error::Serialization`]); `stage` not negative.
 #[must_use = "a checkpoint is written only when awaited"]
 #[derive(Debug)]
 pub struct Checkpoint<'a> {

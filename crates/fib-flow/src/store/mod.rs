@@ -187,6 +187,11 @@ pub trait StoreTx: Send {
     /// given) its fence; returns the task when it applied.
     async fn task_set_status(&mut self, params: &TaskSetStatusParams) -> Result<Option<TaskRef>>;
 
+    /// Stamps `task_created` as the newest event of a task that has none
+    /// yet (a cron task its upsert just inserted); returns whether it did,
+    /// so the creation is recorded exactly once.
+    async fn task_stamp_created(&mut self, id: i64) -> Result<bool>;
+
     /// A progress report or checkpoint of a running attempt: applies (and
     /// returns the task) only while the attempt still owns the task.
     async fn task_touch(&mut self, params: &TaskTouchParams) -> Result<Option<TouchedTask>>;

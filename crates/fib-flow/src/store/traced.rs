@@ -171,6 +171,15 @@ impl StoreTx for TracedTx {
         .await
     }
 
+    async fn task_stamp_created(&mut self, id: i64) -> Result<bool> {
+        traced(
+            "task_stamp_created",
+            self.backend,
+            self.inner.task_stamp_created(id),
+        )
+        .await
+    }
+
     async fn task_touch(&mut self, params: &TaskTouchParams) -> Result<Option<TouchedTask>> {
         traced("task_touch", self.backend, self.inner.task_touch(params)).await
     }

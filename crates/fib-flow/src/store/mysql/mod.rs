@@ -633,8 +633,18 @@ impl StoreTx for MySqlTx {
         claim_many(&mut self.tx, params, now).await
     }
 
+    async fn task_stamp_created(&mut self, id: i64) -> Result<bool> {
+        let done = sqlx::query(include_str!("queries/task_stamp_created.sql"))
+            .bind(self.now().await?)
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn task_touch(&mut self, params: &TaskTouchParams) -> Result<Option<TouchedTask>> {
         sqlx::query(include_str!("queries/task_touch.sql"))
+            .bind(self.now)
             .bind(params.heartbeat)
             .bind(params.stage_name.as_deref())
             .bind(params.progress_text.as_deref())
@@ -717,6 +727,7 @@ impl StoreTx for MySqlTx {
         let children = change.children;
         let done = sqlx::query(include_str!("queries/task_set_status.sql"))
             .bind(change.to().as_str())
+            .bind(self.now)
             .bind(change.finishes())
             .bind(change.result.is_some())
             .bind(change.result.as_deref())

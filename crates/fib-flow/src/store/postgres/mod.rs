@@ -399,6 +399,14 @@ impl StoreTx for PgTx {
         claim_many(&mut self.tx, params).await
     }
 
+    async fn task_stamp_created(&mut self, id: i64) -> Result<bool> {
+        let done = sqlx::query(include_str!("queries/task_stamp_created.sql"))
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn task_touch(&mut self, params: &TaskTouchParams) -> Result<Option<TouchedTask>> {
         Ok(sqlx::query_as(include_str!("queries/task_touch.sql"))
             .bind(params.id)

@@ -22,7 +22,7 @@ use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Connection, Sqlite, SqliteConnection, Transaction};
 use tokio::sync::Notify;
 
 use super::audit::AuditRows;
@@ -42,6 +42,13 @@ const READ_CONNECTIONS: u32 = 4;
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// For `sqlite::memory:`: a second connection to the same (shared,
+    /// named) in-memory database that runs nothing. The database lives as
+    /// long as one connection to it is open; without this one, a query
+    /// future dropped mid-flight (a handler stopped by its timeout, a
+    /// `try_join!` that failed early) makes the pool close its only
+    /// connection, and with it every table.
+    anchor: Option<Arc<tokio::sync::Mutex<Option<SqliteConnection>>>>,
 }
 
 impl SqliteStore {
@@ -64,6 +71,7 @@ impl SqliteStore {
             .foreign_keys(true);
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         if in_memory {
+            let anchor = SqliteConnection::connect_with(&options).await?;
             let pool = SqlitePoolOptions::new()
                 .max_connections(1)
                 .min_connections(1)
@@ -74,6 +82,7 @@ impl SqliteStore {
             return Ok(SqliteStore {
                 writer: pool.clone(),
                 reader: pool,
+                anchor: Some(Arc::new(tokio::sync::Mutex::new(Some(anchor)))),
             });
         }
         let options = options
@@ -88,7 +97,11 @@ impl SqliteStore {
             .max_connections(READ_CONNECTIONS)
             .connect_with(options)
             .await?;
-        Ok(SqliteStore { writer, reader })
+        Ok(SqliteStore {
+            writer,
+            reader,
+            anchor: None,
+        })
     }
 
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
@@ -129,6 +142,13 @@ impl Store for SqliteStore {
     async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
+        if let Some(anchor) = &self.anchor {
+            if let Some(connection) = anchor.lock().await.take() {
+                if let Err(error) = connection.close().await {
+                    tracing::debug!(%error, "closing the in-memory database's anchor failed");
+                }
+            }
+        }
     }
 
     async fn listen(&self, _wake: Arc<Notify>) -> Result<bool> {
@@ -530,6 +550,15 @@ impl StoreTx for SqliteTx {
             .bind(change.last_event_type)
             .fetch_optional(&mut *self.tx)
             .await?)
+    }
+
+    async fn task_stamp_created(&mut self, id: i64) -> Result<bool> {
+        let done = sqlx::query(include_str!("queries/task_stamp_created.sql"))
+            .bind(self.now)
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn task_touch(&mut self, params: &TaskTouchParams) -> Result<Option<TouchedTask>> {

@@ -10,11 +10,13 @@
 UPDATE fib_flow_tasks
 SET previous_status = status,
     status = ?,
-    last_active_at = CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED),
-    finished_at = CASE WHEN ? THEN CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) ELSE NULL END,
+    -- The transaction's time when an earlier write stamped one, else now;
+    -- the assignments after this one read it back from last_active_at.
+    last_active_at = COALESCE(?, CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)),
+    finished_at = CASE WHEN ? THEN last_active_at ELSE NULL END,
     result = CASE WHEN ? THEN ? ELSE result END,
     error = CASE WHEN ? THEN ? ELSE error END,
-    next_run_at = CASE WHEN ? THEN COALESCE(?, CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) + ?) ELSE next_run_at END,
+    next_run_at = CASE WHEN ? THEN COALESCE(?, last_active_at + ?) ELSE next_run_at END,
     retry_count = COALESCE(?, retry_count),
     worker_id = CASE WHEN ? THEN NULL ELSE worker_id END,
     stage = CASE WHEN ? THEN stage + 1 WHEN ? THEN 0 ELSE stage END,
@@ -25,7 +27,7 @@ SET previous_status = status,
     -- A task that finishes or starts a new cycle waits for no children.
     pending_children = COALESCE(?, CASE WHEN ? OR ? THEN 0 ELSE pending_children END),
     on_child_failure = COALESCE(?, on_child_failure),
-    last_event_at = CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED),
+    last_event_at = last_active_at,
     last_event_type = ?
 WHERE id = ?
   AND JSON_CONTAINS(?, JSON_QUOTE(status))
