@@ -1281,10 +1281,11 @@ backend_test! {
         assert_eq!(started.metadata.as_deref(), Some(r#"{"k":"v"}"#));
         assert_eq!(started.message.as_deref(), Some(&*format!("task_started of {a}")));
         ensure!((before..=after).contains(&started.event_time), "event_time {}", started.event_time);
-        // The task row caches its newest event.
+        // The snapshot of the newest event is stamped by the statements
+        // that change task rows (here the insert), not by audit_write.
         let row = store.task_get(a).await?.context("a")?;
-        assert_eq!(row.last_event_type.as_deref(), Some("task_started"));
-        assert_eq!(row.last_event_at, Some(started.event_time));
+        assert_eq!(row.last_event_type.as_deref(), Some("task_created"));
+        assert_eq!(row.last_event_at, Some(row.created_at));
 
         // Closing: only the open attempt named changes; a second close is a no-op.
         let close = AttemptClose { task_id: a, attempt: 1, outcome: "failed", error: Some("boom".into()), timed_out: true };

@@ -1,8 +1,11 @@
 //! The completer: executions hand it their outcome and wait; it writes
-//! whatever outcomes are waiting in one `task_set_status_many` call (one
-//! transaction), so a busy worker pays one commit for many completions
-//! instead of one each (River's batch completer). There is no artificial
-//! delay: while one batch is being written the next one gathers.
+//! whatever outcomes are waiting at once, so a busy worker pays one commit
+//! for many completions instead of one each (River's batch completer):
+//! on SQLite the whole batch is one transaction; on PostgreSQL and MySQL
+//! the outcomes that touch only their own task (no parent, no children)
+//! share one transaction and the others get one each. Each transaction
+//! carries its audit rows. There is no artificial delay: while one batch
+//! is being written the next one gathers.
 
 use std::time::Duration;
 

@@ -146,10 +146,11 @@ pub trait Store: AuditStore + Send + Sync + 'static {
 pub trait StoreTx: Send {
     /// Writes a transaction's audit rows: opens the attempts, closes the
     /// open ones listed (by task and attempt number; one already closed is
-    /// left alone), inserts the events in order and sets each task's
-    /// `last_event_at` / `last_event_type` to its newest one, all at the
+    /// left alone) and inserts the events in order, all at the
     /// transaction's time, with one statement per table (PostgreSQL: one
-    /// statement in all).
+    /// statement in all; SQLite: one command). The statements that change
+    /// task rows stamp their newest-event snapshot themselves
+    /// (`last_event_at`, `last_event_type`).
     async fn audit_write(&mut self, rows: &AuditRows) -> Result<()>;
 
     /// Commits every write of the transaction.
