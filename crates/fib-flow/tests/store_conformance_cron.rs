@@ -677,6 +677,8 @@ backend_test! {
         assert_eq!(
             stored,
             TaskRow {
+                last_event_at: stored.last_event_at,
+                last_event_type: stored.last_event_type.clone(),
                 status: "pending".into(),
                 stage: 0,
                 cycle: row.cycle + 1,
@@ -720,6 +722,8 @@ backend_test! {
         assert_eq!(
             stored,
             TaskRow {
+                last_event_at: stored.last_event_at,
+                last_event_type: stored.last_event_type.clone(),
                 status: "pending".into(),
                 stage: 0,
                 cycle: paused.cycle + 1,

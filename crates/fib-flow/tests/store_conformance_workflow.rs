@@ -460,13 +460,16 @@ backend_test! {
         let second = tx.task_insert(&child_of("c2", &parent)).await?;
         tx.commit().await?;
         let after = store.now_ms().await?;
-        assert_eq!(applied, Some(task_ref(&parent, "suspended", None)));
+        assert_eq!(applied.map(link_only), Some(task_ref(&parent, "suspended", None)));
         let stored = get(&*store, parent.id).await?;
         let last_active_at = stored.last_active_at.context("last_active_at")?;
         within("last_active_at", last_active_at, before, after)?;
         assert_eq!(
             stored,
             TaskRow {
+                last_event_at: stored.last_event_at,
+                last_event_type: stored.last_event_type.clone(),
+                previous_status: stored.previous_status.clone(),
                 status: "suspended".into(),
                 suspend_reason: Some(AWAITING_CHILDREN.into()),
                 pending_children: 2,
@@ -498,6 +501,9 @@ backend_test! {
         assert_eq!(
             stored,
             TaskRow {
+                last_event_at: stored.last_event_at,
+                last_event_type: stored.last_event_type.clone(),
+                previous_status: stored.previous_status.clone(),
                 status: "suspended".into(),
                 suspend_reason: Some(AWAITING_CHILDREN.into()),
                 pending_children: 3,
@@ -539,6 +545,9 @@ backend_test! {
         assert_eq!(
             stored,
             TaskRow {
+                last_event_at: stored.last_event_at,
+                last_event_type: stored.last_event_type.clone(),
+                previous_status: stored.previous_status.clone(),
                 status: "pending".into(),
                 stage: 1,
                 retry_count: 0,
@@ -576,6 +585,9 @@ backend_test! {
         assert_eq!(
             stored,
             TaskRow {
+                last_event_at: stored.last_event_at,
+                last_event_type: stored.last_event_type.clone(),
+                previous_status: stored.previous_status.clone(),
                 status: "suspended".into(),
                 suspend_reason: Some("approval".into()),
                 last_active_at: Some(last_active_at),
@@ -637,6 +649,9 @@ backend_test! {
         assert_eq!(
             stored,
             TaskRow {
+                last_event_at: stored.last_event_at,
+                last_event_type: stored.last_event_type.clone(),
+                previous_status: stored.previous_status.clone(),
                 status: "pending".into(),
                 stage: 1,
                 suspend_reason: None,
@@ -675,6 +690,9 @@ backend_test! {
         assert_eq!(
             stored,
             TaskRow {
+                last_event_at: stored.last_event_at,
+                last_event_type: stored.last_event_type.clone(),
+                previous_status: stored.previous_status.clone(),
                 status: "permanently_failed".into(),
                 error: Some("child c1 failed".into()),
                 suspend_reason: None,
@@ -702,6 +720,9 @@ backend_test! {
         assert_eq!(
             stored,
             TaskRow {
+                last_event_at: stored.last_event_at,
+                last_event_type: stored.last_event_type.clone(),
+                previous_status: stored.previous_status.clone(),
                 status: "paused".into(),
                 error: Some("child c3 failed".into()),
                 // Paused, not finished: the count stays.
@@ -739,6 +760,9 @@ backend_test! {
         assert_eq!(
             stored,
             TaskRow {
+                last_event_at: stored.last_event_at,
+                last_event_type: stored.last_event_type.clone(),
+                previous_status: stored.previous_status.clone(),
                 status: "pending".into(),
                 stage: 1,
                 suspend_reason: None,
@@ -794,6 +818,9 @@ backend_test! {
             assert_eq!(
                 stored,
                 TaskRow {
+                    last_event_at: stored.last_event_at,
+                    last_event_type: stored.last_event_type.clone(),
+                    previous_status: stored.previous_status.clone(),
                     status: "permanently_failed".into(),
                     error: Some("cancelled by operator".into()),
                     suspend_reason: None,
@@ -874,6 +901,9 @@ backend_test! {
         assert_eq!(
             stored,
             TaskRow {
+                last_event_at: stored.last_event_at,
+                last_event_type: stored.last_event_type.clone(),
+                previous_status: stored.previous_status.clone(),
                 status: "pending".into(),
                 stage: 0,
                 cycle: paused.cycle + 1,
@@ -903,6 +933,9 @@ backend_test! {
         assert_eq!(
             stored,
             TaskRow {
+                last_event_at: stored.last_event_at,
+                last_event_type: stored.last_event_type.clone(),
+                previous_status: stored.previous_status.clone(),
                 status: "pending".into(),
                 stage: 0,
                 cycle: row.cycle + 1,
@@ -1022,8 +1055,8 @@ backend_test! {
                 current_stage_name: None,
                 progress_text: None,
                 progress_percent: None,
-                last_event_at: None,
-                last_event_type: None,
+                last_event_at: Some(stored.created_at),
+                last_event_type: Some("task_created".into()),
                 created_at: stored.created_at,
                 next_run_at: stored.created_at,
                 started_at: None,
