@@ -53,6 +53,12 @@
 //!   [`TaskManager::resume_task`] or [`TaskManager::cancel_task`].
 //! - **Cron**: [`TaskManager::cron`] / [`TaskManager::cron_with`] keep one
 //!   row per schedule, re-armed after each run (see [`cron`]).
+//! - **Execution audit**: every claim, status change and child stage is
+//!   recorded as events and attempts in the same transaction; handlers add
+//!   [`Task::audit`] checkpoints and [`Task::progress`] reports; query them
+//!   with [`TaskManager::task_events`], [`TaskManager::task_attempts`],
+//!   [`TaskManager::query_tasks`] and [`TaskManager::workflow_summary`];
+//!   [`RetentionPolicy`] bounds them (see [`audit`] and `docs/audit.md`).
 //! - **Many workers**: point several processes at one PostgreSQL or MySQL
 //!   database; claims skip each other's rows, every write of a running
 //!   attempt is fenced by worker id and attempt number, and PostgreSQL
