@@ -304,18 +304,9 @@ impl TaskManager {
     ) -> Result<TaskId> {
         let params = self.insert_params(name, payload, options)?;
         let store = self.store()?;
-        let id = retry_transient(|| async {
-            let mut tx = store.begin().await?;
-            let id = tx.task_insert(&params).await?;
-            let audit = record::AuditRows {
-                events: vec![record::created(id, &params)],
-                ..Default::default()
-            };
-            tx.audit_write(&audit).await?;
-            tx.commit().await?;
-            Ok(id)
-        })
-        .await?;
+        // The event's ids are filled in with the new task's.
+        let created = record::created(0, &params);
+        let id = retry_transient(|| store.task_submit(&params, &created)).await?;
         match params.next_run {
             NextRun::Keep | NextRun::AfterMs(0) => self.shared().wake.notify_one(),
             NextRun::AfterMs(delay) => self

@@ -1339,3 +1339,40 @@ fn attempts_of(scope: AuditScope) -> AttemptListParams {
         slice: Slice::default(),
     }
 }
+
+backend_test! {
+    async fn task_submit_inserts_the_task_and_its_created_event_together(db) {
+        use fib_flow::store::NewEvent;
+        let store = db.store().await;
+        let created = NewEvent {
+            task_id: 0,
+            root_id: 0,
+            parent_id: None,
+            event_type: "task_created",
+            from_status: None,
+            to_status: Some("pending".into()),
+            stage: Some(0),
+            worker_id: None,
+            attempt: None,
+            message: Some("Task a created".into()),
+            metadata: Some(r#"{"name":"a"}"#.into()),
+        };
+        let first = store.task_submit(&task("a"), &created).await?;
+        let second = store.task_submit(&task("a"), &created).await?;
+        ensure!(second > first, "ids {first}, {second}");
+        for id in [first, second] {
+            let events = store.event_list(&events_of(AuditScope::Task(id))).await?;
+            assert_eq!(events.len(), 1, "{events:?}");
+            let event = &events[0];
+            assert_eq!((event.task_id, event.root_id, event.parent_id), (id, id, None));
+            assert_eq!(event.event_type, "task_created");
+            assert_eq!((event.to_status.as_deref(), event.stage), (Some("pending"), Some(0)));
+            assert_eq!(event.message.as_deref(), Some("Task a created"));
+            assert_eq!(event.metadata.as_deref(), Some(r#"{"name":"a"}"#));
+            let row = store.task_get(id).await?.context("row")?;
+            assert_eq!((row.status.as_str(), row.last_event_type.as_deref()), ("pending", Some("task_created")));
+            assert_eq!((row.last_event_at, Some(row.created_at)), (Some(event.event_time), Some(event.event_time)));
+        }
+        Ok(())
+    }
+}

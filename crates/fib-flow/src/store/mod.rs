@@ -123,6 +123,27 @@ pub trait Store: AuditStore + Send + Sync + 'static {
     /// Inserts one task; returns its id.
     async fn task_insert(&self, params: &TaskInsertParams) -> Result<i64>;
 
+    /// Submits a top-level task: inserts it together with its
+    /// `task_created` event (`created`, whose task and root ids become the
+    /// new id), atomically; returns the id. One transaction by default;
+    /// PostgreSQL does it in one statement.
+    async fn task_submit(&self, params: &TaskInsertParams, created: &NewEvent) -> Result<i64> {
+        let mut tx = self.begin().await?;
+        let id = tx.task_insert(params).await?;
+        let event = NewEvent {
+            task_id: id,
+            root_id: id,
+            ..created.clone()
+        };
+        let rows = AuditRows {
+            events: vec![event],
+            ..AuditRows::default()
+        };
+        tx.audit_write(&rows).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
     /// Tasks matching the filter, ordered by creation time then id.
     async fn task_list(&self, params: &TaskListParams) -> Result<Vec<TaskRow>>;
 

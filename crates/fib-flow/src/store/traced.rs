@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 use tracing::Instrument;
 
-use super::audit::AuditRows;
+use super::audit::{AuditRows, NewEvent};
 use super::params::*;
 use super::row::*;
 use super::{Store, StoreCaps, StoreTx};
@@ -124,6 +124,11 @@ impl Store for Traced {
 
     async fn task_insert(&self, params: &TaskInsertParams) -> Result<i64> {
         self.run("task_insert", self.inner.task_insert(params))
+            .await
+    }
+
+    async fn task_submit(&self, params: &TaskInsertParams, created: &NewEvent) -> Result<i64> {
+        self.run("task_submit", self.inner.task_submit(params, created))
             .await
     }
 

@@ -16,7 +16,7 @@ use sqlx::{Connection, Executor, PgConnection, Postgres, Transaction};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::audit::AuditRows;
+use super::audit::{AuditRows, NewEvent};
 use super::migrate::{self, POSTGRES as MIGRATIONS};
 use super::params::*;
 use super::row::*;
@@ -259,7 +259,24 @@ impl Store for PgStore {
     }
 
     async fn task_insert(&self, params: &TaskInsertParams) -> Result<i64> {
-        Ok(insert_query(params).fetch_one(&self.pool).await?)
+        Ok(
+            insert_query(include_str!("queries/task_insert.sql"), params)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn task_submit(&self, params: &TaskInsertParams, created: &NewEvent) -> Result<i64> {
+        Ok(
+            insert_query(include_str!("queries/task_submit.sql"), params)
+                .bind(created.event_type)
+                .bind(created.to_status.as_deref())
+                .bind(created.stage)
+                .bind(created.message.as_deref())
+                .bind(created.metadata.as_deref())
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     async fn task_list(&self, params: &TaskListParams) -> Result<Vec<TaskRow>> {
@@ -358,10 +375,12 @@ struct PgTx {
 
 type InsertQuery<'q> = sqlx::query::QueryScalar<'q, Postgres, i64, PgArguments>;
 
-fn insert_query(params: &TaskInsertParams) -> InsertQuery<'_> {
+/// `sql` (an insert of one task taking its columns as $1..$16) bound to
+/// `params`.
+fn insert_query<'q>(sql: &'q str, params: &'q TaskInsertParams) -> InsertQuery<'q> {
     let (_, at, delay) = params.next_run.as_args();
     let parent = params.parent;
-    sqlx::query_scalar(include_str!("queries/task_insert.sql"))
+    sqlx::query_scalar(sql)
         .bind(&params.name)
         .bind(params.kind.as_str())
         .bind(TaskStatus::Pending.as_str())
@@ -446,7 +465,11 @@ impl StoreTx for PgTx {
     }
 
     async fn task_insert(&mut self, params: &TaskInsertParams) -> Result<i64> {
-        Ok(insert_query(params).fetch_one(&mut *self.tx).await?)
+        Ok(
+            insert_query(include_str!("queries/task_insert.sql"), params)
+                .fetch_one(&mut *self.tx)
+                .await?,
+        )
     }
 
     async fn task_list_unfinished_children(
