@@ -169,11 +169,15 @@ impl Error {
         let Error::Database(sqlx::Error::Database(db)) = self else {
             return false;
         };
-        // SQLSTATE 40001 (serialization failure, MySQL's deadlock) and
-        // 40P01 (PostgreSQL's deadlock); MySQL's lock wait timeout is
-        // HY000, so it is matched by its message.
+        // MySQL / MariaDB: a deadlock (1213) or a lock wait timeout (1205),
+        // by error number (the lock wait's SQLSTATE is the generic HY000).
+        #[cfg(feature = "mysql")]
+        if let Some(mysql) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+            return matches!(mysql.number(), 1213 | 1205);
+        }
+        // SQLSTATE 40001 (serialization failure) and 40P01 (PostgreSQL's
+        // deadlock).
         matches!(db.code().as_deref(), Some("40001" | "40P01"))
-            || db.message().contains("Lock wait timeout exceeded")
     }
 
     pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {

@@ -76,6 +76,7 @@ mod engine;
 mod error;
 mod handler;
 mod manager;
+mod retry;
 pub mod state;
 mod step;
 pub mod store;

@@ -15,8 +15,8 @@ use fib_flow::{
 use serde_json::{json, Value};
 
 use common::{
-    assert_history_consistent, attempts_of, audit_manager_with, events_of, ms, task_row, types_of,
-    wait_for_running_count, wait_for_status, Gate, Recorder,
+    assert_history_consistent, attempts_of, audit_manager_with, events_of, ms, outcomes_of,
+    task_row, types_of, wait_for_running_count, wait_for_status, Gate, Recorder,
 };
 
 use EventType as E;
@@ -437,8 +437,7 @@ backend_test! {
             assert_history_consistent(&manager, *child).await;
         }
 
-        let attempts = attempts_of(&manager, root).await;
-        let summary: Vec<_> = attempts.iter().map(|a| (a.attempt, a.outcome)).collect();
+        let summary = outcomes_of(&manager, root).await;
         assert_eq!(
             summary,
             [
@@ -502,8 +501,7 @@ backend_test! {
         assert_eq!(events[4].metadata["resume_reason"], json!("approved by ops"));
         assert_eq!(events[4].metadata["retry_count"], json!(0));
         assert!(events[4].metadata.get("suspend_reason").is_none());
-        let attempts = attempts_of(&manager, id).await;
-        let summary: Vec<_> = attempts.iter().map(|a| (a.attempt, a.outcome)).collect();
+        let summary = outcomes_of(&manager, id).await;
         assert_eq!(
             summary,
             [
@@ -642,8 +640,7 @@ backend_test! {
             ]
         );
         assert_eq!(events[4].metadata["resume_reason"], json!("manual"));
-        let attempts = attempts_of(&manager, id).await;
-        let summary: Vec<_> = attempts.iter().map(|a| (a.attempt, a.outcome)).collect();
+        let summary = outcomes_of(&manager, id).await;
         assert_eq!(
             summary,
             [
@@ -820,8 +817,7 @@ backend_test! {
                 (E::TaskCompleted, Some(S::Running), Some(S::Completed), Some(1), None),
             ]
         );
-        let attempts = attempts_of(&manager, id).await;
-        let summary: Vec<_> = attempts.iter().map(|a| (a.attempt, a.outcome)).collect();
+        let summary = outcomes_of(&manager, id).await;
         assert_eq!(
             summary,
             [

@@ -21,7 +21,7 @@ use fib_flow::store::{
 };
 use fib_flow::{ChildFailure, TaskKind, TaskStatus};
 
-use common::store::{fence, get, raw_execute, task, within};
+use common::store::{fence, get, link_only, raw_execute, task, within};
 
 // ---------------------------------------------------------------------------
 // Fixtures
@@ -102,17 +102,7 @@ async fn apply(store: &dyn Store, change: TaskSetStatusParams) -> anyhow::Result
     let applied = tx.task_set_status(&change).await?;
     tx.commit().await?;
     // Only what propagation reads; the audit's columns are checked elsewhere.
-    Ok(applied.map(|task| TaskRef {
-        id: task.id,
-        name: task.name,
-        kind: task.kind,
-        status: task.status,
-        parent_id: task.parent_id,
-        parent_stage: task.parent_stage,
-        parent_cycle: task.parent_cycle,
-        error: task.error,
-        ..TaskRef::default()
-    }))
+    Ok(applied.map(link_only))
 }
 
 /// The reference a change applied to the top-level cron `row` returns.

@@ -27,7 +27,7 @@ use fib_flow::store::{
 };
 use fib_flow::{ChildFailure, TaskFilter, TaskId, TaskKind, TaskStatus};
 
-use common::store::{fence, get, raw_execute, task, within};
+use common::store::{fence, get, link_only, raw_execute, task, within};
 use common::{wait_until, TestDb};
 
 // ---------------------------------------------------------------------------
@@ -105,22 +105,6 @@ async fn apply_full(
     let applied = tx.task_set_status(&change).await?;
     tx.commit().await?;
     Ok(applied)
-}
-
-/// The reference without what the audit reads (previous status, stage,
-/// owner, attempt, root, retry count, due time): what propagation needs.
-fn link_only(task: TaskRef) -> TaskRef {
-    TaskRef {
-        id: task.id,
-        name: task.name,
-        kind: task.kind,
-        status: task.status,
-        parent_id: task.parent_id,
-        parent_stage: task.parent_stage,
-        parent_cycle: task.parent_cycle,
-        error: task.error,
-        ..TaskRef::default()
-    }
 }
 
 /// The reference a change applied to `row` returns, in `status` with

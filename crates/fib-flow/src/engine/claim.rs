@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{execute, workflow};
+use super::execute;
 use super::{retry_transient, RunningTask, Shared};
 use crate::audit::record::{self, AuditRows};
 use crate::error::Result;
@@ -130,7 +130,7 @@ async fn try_claim(store: &dyn Store, params: &TaskClaimManyParams) -> Result<Ve
     for row in &rows {
         record::claimed(row, &mut audit);
     }
-    workflow::write_audit(tx.as_mut(), &audit).await?;
+    tx.audit_write(&audit).await?;
     tx.commit().await?;
     Ok(rows)
 }

@@ -15,7 +15,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::error::Result;
 use crate::handler::Registry;
 use crate::store::{Store, TaskLease};
 
@@ -27,6 +26,8 @@ pub(crate) mod outcome;
 pub(crate) mod retention;
 pub(crate) mod sweeper;
 pub(crate) mod workflow;
+
+pub(crate) use crate::retry::retry_transient;
 
 /// An attempt executing in this process.
 #[derive(Debug)]
@@ -343,31 +344,6 @@ impl Services {
             if let Err(e) = handle.await {
                 tracing::error!(error = %e, "engine service ended abnormally");
             }
-        }
-    }
-}
-
-/// How often a transaction the database rolled back to break a deadlock is
-/// run again.
-const TRANSIENT_TRIES: u32 = 5;
-
-/// Runs `op` (one whole transaction) again, after a short growing pause,
-/// when the database rolled it back to break a deadlock: nothing of it was
-/// written, so running it again is safe.
-pub(crate) async fn retry_transient<T, F, Fut>(mut op: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T>>,
-{
-    let mut tries = 1;
-    loop {
-        match op().await {
-            Err(error) if tries < TRANSIENT_TRIES && error.is_transient() => {
-                tracing::debug!(%error, tries, "transaction rolled back by the database; trying again");
-                tokio::time::sleep(Duration::from_millis(5 * u64::from(tries))).await;
-                tries += 1;
-            }
-            other => return other,
         }
     }
 }

@@ -96,18 +96,9 @@ async fn apply_in_one_transaction(
     for write in writes {
         applied.push(apply(tx.as_mut(), write, &mut effects, &mut audit).await?);
     }
-    write_audit(tx.as_mut(), &audit).await?;
+    tx.audit_write(&audit).await?;
     tx.commit().await?;
     Ok((applied, effects))
-}
-
-/// Writes the audit rows gathered in a transaction: one statement per
-/// table.
-pub(crate) async fn write_audit(tx: &mut dyn StoreTx, audit: &AuditRows) -> Result<()> {
-    if audit.is_empty() {
-        return Ok(());
-    }
-    tx.audit_write(audit).await
 }
 
 impl Effects {

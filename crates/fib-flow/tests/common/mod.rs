@@ -556,6 +556,18 @@ pub async fn attempts_of(manager: &TaskManager, id: TaskId) -> Vec<fib_flow::Tas
         .items
 }
 
+/// A task's attempts as (number, outcome) pairs, in attempt order.
+pub async fn outcomes_of(
+    manager: &TaskManager,
+    id: TaskId,
+) -> Vec<(i64, Option<fib_flow::AttemptOutcome>)> {
+    attempts_of(manager, id)
+        .await
+        .iter()
+        .map(|a| (a.attempt, a.outcome))
+        .collect()
+}
+
 /// The event types of some events, in order.
 pub fn types_of(events: &[fib_flow::TaskEvent]) -> Vec<fib_flow::EventType> {
     events.iter().map(|event| event.event_type).collect()

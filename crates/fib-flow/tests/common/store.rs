@@ -3,7 +3,7 @@
 //! bounds.
 
 use anyhow::{ensure, Context};
-use fib_flow::store::{Fence, NextRun, Store, TaskInsertParams, TaskRow};
+use fib_flow::store::{Fence, NextRun, Store, TaskInsertParams, TaskRef, TaskRow};
 use fib_flow::TaskKind;
 
 use super::TestDb;
@@ -88,4 +88,21 @@ pub fn within(what: &str, value: i64, lo: i64, hi: i64) -> anyhow::Result<()> {
         "{what} = {value}, expected within [{lo}, {hi}]"
     );
     Ok(())
+}
+
+/// A status change's reference without what the audit reads (previous
+/// status, stage, owner, attempt, root, retry count, due time): what
+/// propagation needs, for comparisons that do not care about the rest.
+pub fn link_only(task: TaskRef) -> TaskRef {
+    TaskRef {
+        id: task.id,
+        name: task.name,
+        kind: task.kind,
+        status: task.status,
+        parent_id: task.parent_id,
+        parent_stage: task.parent_stage,
+        parent_cycle: task.parent_cycle,
+        error: task.error,
+        ..TaskRef::default()
+    }
 }

@@ -12,9 +12,10 @@ use async_trait::async_trait;
 use sqlx::mysql::MySqlArguments;
 use sqlx::MySqlConnection;
 
-use super::{retry_deadlocks, MySqlStore};
+use super::MySqlStore;
 use crate::audit::EventType;
 use crate::error::Result;
+use crate::retry::retry_transient;
 use crate::store::audit::*;
 use crate::store::params::json_list;
 use crate::store::row::TaskRow;
@@ -263,7 +264,7 @@ impl AuditStore for MySqlStore {
     }
 
     async fn retention_delete_batch(&self, params: &RetentionParams) -> Result<RetentionBatch> {
-        retry_deadlocks(|| self.try_retention_delete_batch(params)).await
+        retry_transient(|| self.try_retention_delete_batch(params)).await
     }
 }
 

@@ -28,6 +28,7 @@ use super::row::*;
 use super::{redact, Store, StoreCaps, StoreTx};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::retry::retry_transient;
 use crate::state::TaskStatus;
 use crate::task::TaskId;
 
@@ -98,41 +99,6 @@ impl MySqlStore {
             .connect_with(options)
             .await?;
         Ok(MySqlStore { pool })
-    }
-}
-
-/// How often a write that lost a deadlock is tried again.
-const DEADLOCK_TRIES: u32 = 5;
-
-/// Whether InnoDB rolled the statement or transaction back to break a
-/// deadlock or a lock wait (so running it again is safe).
-fn is_retryable(error: &Error) -> bool {
-    let Error::Database(sqlx::Error::Database(db)) = error else {
-        return false;
-    };
-    match db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
-        Some(mysql) => matches!(mysql.number(), 1213 | 1205),
-        None => db.code().as_deref() == Some("40001"),
-    }
-}
-
-/// Runs `op` again (with a short growing pause) when InnoDB chose it as a
-/// deadlock victim.
-async fn retry_deadlocks<T, F, Fut>(mut op: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T>>,
-{
-    let mut tries = 1;
-    loop {
-        match op().await {
-            Err(error) if tries < DEADLOCK_TRIES && is_retryable(&error) => {
-                tracing::debug!(%error, tries, "deadlock victim; trying again");
-                tokio::time::sleep(std::time::Duration::from_millis(5 * u64::from(tries))).await;
-                tries += 1;
-            }
-            other => return other,
-        }
     }
 }
 
@@ -349,19 +315,19 @@ impl Store for MySqlStore {
     }
 
     async fn task_cron_upsert(&self, params: &CronUpsertParams) -> Result<i64> {
-        retry_deadlocks(|| self.try_task_cron_upsert(params)).await
+        retry_transient(|| self.try_task_cron_upsert(params)).await
     }
 
     async fn task_delete(&self, id: i64) -> Result<bool> {
-        retry_deadlocks(|| self.try_task_delete(id)).await
+        retry_transient(|| self.try_task_delete(id)).await
     }
 
     async fn task_claim_many(&self, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>> {
-        retry_deadlocks(|| self.try_task_claim_many(params)).await
+        retry_transient(|| self.try_task_claim_many(params)).await
     }
 
     async fn task_delete_many(&self, params: &TaskListParams) -> Result<u64> {
-        retry_deadlocks(|| self.try_task_delete_many(params)).await
+        retry_transient(|| self.try_task_delete_many(params)).await
     }
 
     async fn task_get(&self, id: i64) -> Result<Option<TaskRow>> {
@@ -372,11 +338,11 @@ impl Store for MySqlStore {
     }
 
     async fn task_heartbeat(&self, params: &TaskHeartbeatParams) -> Result<Vec<TaskLease>> {
-        retry_deadlocks(|| self.try_task_heartbeat(params)).await
+        retry_transient(|| self.try_task_heartbeat(params)).await
     }
 
     async fn task_insert(&self, params: &TaskInsertParams) -> Result<i64> {
-        retry_deadlocks(|| self.try_task_insert(params)).await
+        retry_transient(|| self.try_task_insert(params)).await
     }
 
     async fn task_list(&self, params: &TaskListParams) -> Result<Vec<TaskRow>> {
