@@ -31,10 +31,13 @@ pub mod row;
 pub mod sqlite;
 mod traced;
 mod traced_audit;
+mod traced_workers;
+pub mod workers;
 
 pub use audit::*;
 pub use params::*;
 pub use row::*;
+pub use workers::*;
 
 /// What a backend can do, as data (not as optional traits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +62,7 @@ pub struct StoreCaps {
 /// The operations the engine needs from a database. See the module docs:
 /// not semver-stable, do not implement.
 #[async_trait]
-pub trait Store: AuditStore + Send + Sync + 'static {
+pub trait Store: AuditStore + WorkerStore + Send + Sync + 'static {
     /// The backend's capabilities.
     fn caps(&self) -> StoreCaps;
 

@@ -11,6 +11,7 @@
 //! is recorded only when all of it succeeded).
 
 mod audit;
+mod workers;
 
 use std::cmp::Reverse;
 use std::str::FromStr;

@@ -28,6 +28,7 @@ use crate::task::TaskId;
 
 mod audit;
 mod listen;
+mod workers;
 
 const MAX_CONNECTIONS: u32 = 10;
 

@@ -12,6 +12,7 @@
 //! milliseconds, and bound as parameters.
 
 mod audit;
+mod workers;
 
 use std::cmp::Reverse;
 use std::str::FromStr;
