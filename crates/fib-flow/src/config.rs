@@ -25,6 +25,10 @@ pub const DEFAULT_TASK_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAINTENANCE_INTERVAL: Duration = Duration::from_secs(5);
 /// Default for [`Config::shutdown_timeout`]: 30 seconds.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default for [`Config::worker_heartbeat_interval`]: 5 seconds.
+pub const DEFAULT_WORKER_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
+/// Default for [`Config::worker_heartbeat_timeout`]: 30 seconds.
+pub const DEFAULT_WORKER_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default for [`Config::sqlite_busy_timeout`]: 5 seconds.
 pub const DEFAULT_SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -91,6 +95,32 @@ pub struct Config {
     /// fence its writes. Defaults to `worker-<uuid v4>`, new at every build;
     /// 1 to 255 bytes, no surrounding whitespace.
     pub worker_id: String,
+    /// A stable identity of the node this process runs as (a pod name, a
+    /// host name, a systemd unit): enables the worker registry. The process
+    /// registers under its `worker_id` with this pod, renews its lease
+    /// every `worker_heartbeat_interval`, supersedes an older worker of
+    /// the same pod at start (taking back that worker's running tasks at
+    /// once), and its running tasks are recovered within about
+    /// `worker_heartbeat_timeout` if it dies. Without it the process is not
+    /// registered and its tasks are recovered only by the task heartbeat
+    /// timeout, which counts as a failed attempt. Defaults to none; 1 to
+    /// 255 bytes, no surrounding whitespace.
+    pub pod_id: Option<String>,
+    /// How often this process renews its registry lease and campaigns for
+    /// (or renews) the maintenance lease. Defaults to
+    /// [`DEFAULT_WORKER_HEARTBEAT_INTERVAL`] (5 s); must be > 0 and shorter
+    /// than `worker_heartbeat_timeout`.
+    pub worker_heartbeat_interval: Duration,
+    /// Length of a worker's registry lease and of the maintenance lease:
+    /// a worker not renewed for this long is reaped as dead, and a
+    /// maintenance node not renewed for this long is replaced. Defaults to
+    /// [`DEFAULT_WORKER_HEARTBEAT_TIMEOUT`] (30 s).
+    pub worker_heartbeat_timeout: Duration,
+    /// Whether the running tasks of dead, superseded and stopped workers
+    /// go back to `pending` at once (not counted as a retry). When false,
+    /// workers are still marked, and their tasks wait for the task
+    /// heartbeat timeout. Defaults to true.
+    pub recover_running_jobs: bool,
     /// Which finished workflows are deleted automatically, with their
     /// events and attempts, and how often (see
     /// [`RetentionPolicy`](crate::RetentionPolicy)). Defaults to the
@@ -118,6 +148,10 @@ impl Config {
             schema: None,
             notifications: true,
             worker_id: new_worker_id(),
+            pod_id: None,
+            worker_heartbeat_interval: DEFAULT_WORKER_HEARTBEAT_INTERVAL,
+            worker_heartbeat_timeout: DEFAULT_WORKER_HEARTBEAT_TIMEOUT,
+            recover_running_jobs: true,
             retention: Some(crate::audit::RetentionPolicy::default()),
         }
     }
@@ -135,6 +169,8 @@ impl Config {
         positive("task_heartbeat_interval", self.task_heartbeat_interval)?;
         positive("task_heartbeat_timeout", self.task_heartbeat_timeout)?;
         positive("maintenance_interval", self.maintenance_interval)?;
+        positive("worker_heartbeat_interval", self.worker_heartbeat_interval)?;
+        positive("worker_heartbeat_timeout", self.worker_heartbeat_timeout)?;
         bounded("retry_interval", self.retry_interval)?;
         bounded("shutdown_timeout", self.shutdown_timeout)?;
         bounded("sqlite_busy_timeout", self.sqlite_busy_timeout)?;
@@ -144,6 +180,15 @@ impl Config {
                 format!(
                     "must be longer than task_heartbeat_interval ({:?}), got {:?}",
                     self.task_heartbeat_interval, self.task_heartbeat_timeout
+                ),
+            ));
+        }
+        if self.worker_heartbeat_timeout <= self.worker_heartbeat_interval {
+            return Err(Error::config(
+                "worker_heartbeat_timeout",
+                format!(
+                    "must be longer than worker_heartbeat_interval ({:?}), got {:?}",
+                    self.worker_heartbeat_interval, self.worker_heartbeat_timeout
                 ),
             ));
         }
@@ -157,6 +202,9 @@ impl Config {
             return Err(Error::config("max_concurrent_tasks", "must be at least 1"));
         }
         check_identifier(&self.worker_id).map_err(|reason| Error::config("worker_id", reason))?;
+        if let Some(pod_id) = &self.pod_id {
+            check_identifier(pod_id).map_err(|reason| Error::config("pod_id", reason))?;
+        }
         if let Some(schema) = &self.schema {
             check_schema_name(schema).map_err(|reason| Error::config("schema", reason))?;
         }
@@ -257,7 +305,7 @@ mod tests {
     #[test]
     fn each_zero_duration_names_its_option() {
         type Set = fn(&mut Config);
-        let cases: [(&str, Set); 5] = [
+        let cases: [(&str, Set); 7] = [
             ("poll_interval", |c| c.poll_interval = Duration::ZERO),
             ("timeout", |c| c.timeout = Duration::ZERO),
             ("task_heartbeat_interval", |c| {
@@ -268,6 +316,12 @@ mod tests {
             }),
             ("maintenance_interval", |c| {
                 c.maintenance_interval = Duration::ZERO
+            }),
+            ("worker_heartbeat_interval", |c| {
+                c.worker_heartbeat_interval = Duration::ZERO
+            }),
+            ("worker_heartbeat_timeout", |c| {
+                c.worker_heartbeat_timeout = Duration::ZERO
             }),
         ];
         for (name, set) in cases {
@@ -283,6 +337,24 @@ mod tests {
         config.task_heartbeat_interval = Duration::from_secs(10);
         config.task_heartbeat_timeout = Duration::from_secs(10);
         assert_eq!(field_of(config.validate()), "task_heartbeat_timeout");
+    }
+
+    #[test]
+    fn worker_heartbeat_timeout_must_exceed_its_interval() {
+        let mut config = Config::new("sqlite::memory:");
+        config.worker_heartbeat_interval = Duration::from_secs(30);
+        assert_eq!(field_of(config.validate()), "worker_heartbeat_timeout");
+    }
+
+    #[test]
+    fn pod_ids_follow_the_identifier_rules() {
+        let mut config = Config::new("sqlite::memory:");
+        config.pod_id = Some("web-1".into());
+        config.validate().unwrap();
+        for bad in ["", " web", "a\nb"] {
+            config.pod_id = Some(bad.into());
+            assert_eq!(field_of(config.validate()), "pod_id", "{bad:?}");
+        }
     }
 
     #[test]

@@ -81,6 +81,7 @@ pub mod state;
 mod step;
 pub mod store;
 mod task;
+pub mod workers;
 
 pub use audit::{
     AttemptOutcome, AttemptQuery, Checkpoint, EventQuery, EventType, Order, Page, PageRequest,
@@ -95,3 +96,4 @@ pub use manager::{ManagerState, TaskManager, TaskManagerBuilder};
 pub use state::{ChildFailure, TaskKind, TaskStatus};
 pub use step::{Child, ChildResult, Children, Step, Suspension};
 pub use task::{RunAt, Task, TaskFilter, TaskId, TaskOptions, TaskRecord, TaskStats};
+pub use workers::{MaintenanceLeader, WorkerFilter, WorkerRecord, WorkerStatus};

@@ -74,6 +74,13 @@ impl TaskManagerBuilder {
         self
     }
 
+    /// This node's stable identity; enables the worker registry (see
+    /// [`Config::pod_id`]). Defaults to none.
+    pub fn pod_id(mut self, pod_id: impl Into<String>) -> Self {
+        self.config.pod_id = Some(pod_id.into());
+        self
+    }
+
     option_setters! {
         /// Idle wait between polls. Defaults to
         /// [`DEFAULT_POLL_INTERVAL`](crate::config::DEFAULT_POLL_INTERVAL) (1 s).
@@ -96,12 +103,23 @@ impl TaskManagerBuilder {
         /// Lease length of a running task. Defaults to
         /// [`DEFAULT_TASK_HEARTBEAT_TIMEOUT`](crate::config::DEFAULT_TASK_HEARTBEAT_TIMEOUT) (30 s).
         task_heartbeat_timeout: Duration;
-        /// Period of the expiry sweep. Defaults to
+        /// Period of the maintenance pass (on the elected node: reaping
+        /// workers, recovering their tasks, timing out lapsed tasks).
+        /// Defaults to
         /// [`DEFAULT_MAINTENANCE_INTERVAL`](crate::config::DEFAULT_MAINTENANCE_INTERVAL) (5 s).
         maintenance_interval: Duration;
         /// How long `stop()` lets handlers finish. Defaults to
         /// [`DEFAULT_SHUTDOWN_TIMEOUT`](crate::config::DEFAULT_SHUTDOWN_TIMEOUT) (30 s).
         shutdown_timeout: Duration;
+        /// Period of the registry and maintenance-lease heartbeat. Defaults
+        /// to [`DEFAULT_WORKER_HEARTBEAT_INTERVAL`](crate::config::DEFAULT_WORKER_HEARTBEAT_INTERVAL) (5 s).
+        worker_heartbeat_interval: Duration;
+        /// Length of the registry and maintenance leases. Defaults to
+        /// [`DEFAULT_WORKER_HEARTBEAT_TIMEOUT`](crate::config::DEFAULT_WORKER_HEARTBEAT_TIMEOUT) (30 s).
+        worker_heartbeat_timeout: Duration;
+        /// Whether tasks of dead, superseded and stopped workers are
+        /// recovered at once. Defaults to true.
+        recover_running_jobs: bool;
         /// Wake-ups pushed by other processes (PostgreSQL). Defaults to true.
         notifications: bool;
         /// SQLite lock wait. Defaults to
@@ -195,7 +213,7 @@ impl TaskManager {
         }
     }
 
-    fn shared(&self) -> &Arc<Shared> {
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.inner.shared
     }
 
@@ -523,6 +541,9 @@ impl TaskManager {
                 reason: "a stopped manager cannot be restarted; build a new one".into(),
             }),
             Lifecycle::Idle => {
+                // With a pod id: register (superseding an older worker of
+                // the pod and taking back its tasks) before claiming.
+                crate::engine::registry::register(self.shared()).await?;
                 *lifecycle = Lifecycle::Running(Services::start(self.shared()).await);
                 let paused = *self.shared().paused.borrow();
                 self.set_state(if paused {

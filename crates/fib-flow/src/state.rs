@@ -185,6 +185,10 @@ pub enum Transition {
     Resume,
     /// A stopping worker gave back a task it could not finish (not a retry).
     Release,
+    /// The maintenance node took back a task whose worker is gone (dead,
+    /// superseded or stopped): `pending` again at its current stage, not
+    /// counted as a retry.
+    Recover,
     /// The handler returned children: the task waits for them.
     AwaitChildren,
     /// The handler returned an empty set of children: the task goes on to
@@ -210,7 +214,7 @@ pub enum Transition {
 
 impl Transition {
     /// Every transition.
-    pub const ALL: [Transition; 18] = [
+    pub const ALL: [Transition; 19] = [
         Transition::Claim,
         Transition::Complete,
         Transition::FailRetry,
@@ -220,6 +224,7 @@ impl Transition {
         Transition::Pause,
         Transition::Resume,
         Transition::Release,
+        Transition::Recover,
         Transition::AwaitChildren,
         Transition::AdvanceStage,
         Transition::Suspend,
@@ -242,7 +247,7 @@ impl Transition {
             Transition::ExhaustCron => TaskStatus::Paused,
             Transition::Pause => TaskStatus::Paused,
             Transition::Resume => TaskStatus::Pending,
-            Transition::Release => TaskStatus::Pending,
+            Transition::Release | Transition::Recover => TaskStatus::Pending,
             Transition::AwaitChildren => TaskStatus::Suspended,
             Transition::AdvanceStage => TaskStatus::Pending,
             Transition::Suspend => TaskStatus::Suspended,
@@ -267,6 +272,7 @@ impl Transition {
             | Transition::Exhaust
             | Transition::ExhaustCron
             | Transition::Release
+            | Transition::Recover
             | Transition::AwaitChildren
             | Transition::AdvanceStage
             | Transition::Suspend
@@ -477,6 +483,7 @@ mod tests {
             ),
             (Transition::Resume, Pending, &[Paused]),
             (Transition::Release, Pending, &[Running]),
+            (Transition::Recover, Pending, &[Running]),
             (Transition::AwaitChildren, Suspended, &[Running]),
             (Transition::AdvanceStage, Pending, &[Running]),
             (Transition::Suspend, Suspended, &[Running]),

@@ -105,6 +105,7 @@ pub(crate) fn status_event_type(transition: Transition) -> EventType {
             EventType::TaskPaused
         }
         Transition::Suspend => EventType::TaskSuspended,
+        Transition::Recover => EventType::TaskRecovered,
         Transition::ResumeSuspended => EventType::TaskResumed,
         Transition::Claim
         | Transition::Resume
@@ -131,7 +132,7 @@ pub(crate) fn attempt_outcome(change: &TaskSetStatusParams) -> AttemptOutcome {
         Transition::TimeoutRetry => AttemptOutcome::Timeout,
         Transition::AwaitChildren | Transition::Suspend => AttemptOutcome::Suspended,
         Transition::Pause => AttemptOutcome::Paused,
-        Transition::Release => AttemptOutcome::Interrupted,
+        Transition::Release | Transition::Recover => AttemptOutcome::Interrupted,
         Transition::Cancel => AttemptOutcome::Cancelled,
         Transition::AdvanceStage
         | Transition::Claim
@@ -156,7 +157,7 @@ pub(crate) fn status_changed(change: &TaskSetStatusParams, task: &TaskRef, rows:
             task_id: task.id,
             attempt: task.attempt,
             outcome: attempt_outcome(change).as_str(),
-            error: error.clone(),
+            error: error.clone().or_else(|| change.attempt_error.clone()),
             timed_out: change.timed_out || matches!(change.transition, Transition::TimeoutRetry),
         });
     }
@@ -194,7 +195,10 @@ pub(crate) fn status_changed(change: &TaskSetStatusParams, task: &TaskRef, rows:
         from_status: task.previous_status.clone(),
         to_status: Some(to.to_owned()),
         stage: Some(task.stage),
-        worker_id: task.worker_id.clone(),
+        worker_id: change
+            .event_worker_id
+            .clone()
+            .or_else(|| task.worker_id.clone()),
         attempt: None,
         message: Some(format!(
             "Task {} status changed from {} to {to}",

@@ -24,6 +24,7 @@ pub(crate) enum Claimed {
 
 pub(crate) async fn run(shared: Arc<Shared>) {
     let mut paused = shared.paused.subscribe();
+    let mut fenced = shared.fenced.subscribe();
     loop {
         if shared.stop_claiming.is_cancelled() {
             return;
@@ -31,6 +32,14 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         if *paused.borrow_and_update() {
             tokio::select! {
                 _ = paused.changed() => continue,
+                () = shared.stop_claiming.cancelled() => return,
+            }
+        }
+        // Another worker of this pod is active: claim nothing until this
+        // one is active again.
+        if *fenced.borrow_and_update() {
+            tokio::select! {
+                _ = fenced.changed() => continue,
                 () = shared.stop_claiming.cancelled() => return,
             }
         }

@@ -20,9 +20,13 @@ use crate::store::{Store, TaskLease};
 
 pub(crate) mod claim;
 pub(crate) mod completer;
+pub(crate) mod election;
 pub(crate) mod execute;
 pub(crate) mod heartbeat;
+pub(crate) mod maintenance;
 pub(crate) mod outcome;
+pub(crate) mod recovery;
+pub(crate) mod registry;
 pub(crate) mod retention;
 pub(crate) mod sweeper;
 pub(crate) mod workflow;
@@ -140,6 +144,11 @@ pub(crate) struct Shared {
     pub(crate) due: Mutex<DueTimes>,
     /// Whether the manager is paused (no new claims).
     pub(crate) paused: watch::Sender<bool>,
+    /// Whether another worker of this pod is active, so this one may not
+    /// claim (see [`registry`]).
+    pub(crate) fenced: watch::Sender<bool>,
+    /// This process's hold on the maintenance lease.
+    pub(crate) leadership: election::Leadership,
     /// Stops claiming.
     pub(crate) stop_claiming: CancellationToken,
     /// Stops the heartbeat and the sweeper.
@@ -167,6 +176,8 @@ impl Shared {
             check_leases: Notify::new(),
             due: Mutex::new(DueTimes::default()),
             paused: watch::channel(false).0,
+            fenced: watch::channel(false).0,
+            leadership: election::Leadership::default(),
             stop_claiming: CancellationToken::new(),
             stop_services: CancellationToken::new(),
             executions: TaskTracker::new(),
@@ -307,14 +318,17 @@ impl Services {
             others: vec![
                 tokio::spawn(completer::run(shared.clone(), inbox)),
                 tokio::spawn(heartbeat::run(shared.clone())),
-                tokio::spawn(sweeper::run(shared.clone())),
+                tokio::spawn(registry::run(shared.clone())),
+                tokio::spawn(election::run(shared.clone())),
+                tokio::spawn(maintenance::run(shared.clone())),
                 tokio::spawn(retention::run(shared.clone())),
             ],
         }
     }
 
     /// Drains: stop claiming, wait for running attempts up to the shutdown
-    /// timeout, stop and release the rest, then stop the services.
+    /// timeout, stop and release the rest, then stop the services (giving
+    /// up the maintenance lease) and mark the worker `stopped`.
     pub(crate) async fn stop(self, shared: &Arc<Shared>) {
         shared.stop_claiming.cancel();
         // A claim round in flight still starts its executions; wait for it
@@ -345,6 +359,7 @@ impl Services {
                 tracing::error!(error = %e, "engine service ended abnormally");
             }
         }
+        registry::deregister(shared).await;
     }
 }
 

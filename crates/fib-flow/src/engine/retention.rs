@@ -1,8 +1,9 @@
 //! Automatic retention: every `retention.interval`, delete the finished
 //! workflows the configured policy makes eligible, batch by batch.
 //!
-//! Every node runs it (deletes are idempotent and skip rows another node
-//! is deleting); the worker-registry work moves it to one elected node.
+//! Only the node holding the maintenance lease runs it (deletes are
+//! idempotent and skip rows another node is deleting, so a brief overlap
+//! while the lease changes hands is harmless).
 
 use std::sync::Arc;
 
@@ -17,6 +18,9 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         tokio::select! {
             () = tokio::time::sleep(policy.interval) => {}
             () = shared.stop_services.cancelled() => return,
+        }
+        if !shared.leadership.is_leader() {
+            continue;
         }
         match retention_run(shared.store.as_ref(), &policy).await {
             Ok(report) if report.tasks_deleted > 0 => tracing::info!(

@@ -1,9 +1,9 @@
-//! The expiry sweeper: running tasks whose lease lapsed (their worker is
-//! gone or stuck) or that ran far past their total timeout become `timeout`
-//! with a retry scheduled, or exhaust their attempts. One batch per round,
-//! each change fenced by the attempt it expires.
+//! The expiry sweep (a step of the maintenance pass): running tasks whose
+//! lease lapsed (their worker, not in the registry, is gone or stuck) or
+//! that ran far past their total timeout become `timeout` with a retry
+//! scheduled, or exhaust their attempts. One batch per round, each change
+//! fenced by the attempt it expires.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::workflow::{self, Write};
@@ -14,25 +14,6 @@ use crate::store::{ExpiredTask, Fence, TaskLease, TaskListExpiredParams, TaskSet
 
 /// Most expired tasks handled per round.
 const BATCH: i64 = 100;
-
-pub(crate) async fn run(shared: Arc<Shared>) {
-    let mut interval = tokio::time::interval(shared.config.maintenance_interval);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = interval.tick() => {}
-            () = shared.stop_services.cancelled() => return,
-        }
-        match run_once(&shared).await {
-            Ok(0) => {}
-            Ok(count) => {
-                tracing::info!(count, "timed out expired running tasks");
-                shared.wake.notify_one();
-            }
-            Err(error) => tracing::warn!(%error, "expiry sweep failed"),
-        }
-    }
-}
 
 /// One sweep round; returns how many tasks it timed out.
 pub(crate) async fn run_once(shared: &Shared) -> Result<usize> {

@@ -188,6 +188,12 @@ pub struct TaskSetStatusParams {
     /// The type of the newest event the change's transaction records for
     /// the task, stamped on the row (`last_event_type`) by the change.
     pub last_event_type: &'static str,
+    /// The error its attempt row records when the change closes a running
+    /// attempt without setting the task's `error` (a recovery).
+    pub attempt_error: Option<String>,
+    /// The worker the change's event names, when it is not the row's
+    /// owner after the change (a recovery names the recovering worker).
+    pub event_worker_id: Option<String>,
 }
 
 /// A parent starting to wait for a new stage of children.
@@ -198,6 +204,9 @@ pub struct ChildrenUpdate {
     /// What a child's permanent failure does to it.
     pub on_failure: ChildFailure,
 }
+
+/// The error an attempt taken back from a gone worker records.
+pub const RECOVERED_ERROR: &str = "Task ownership recovered after worker became unavailable";
 
 /// The suspend reason of a parent waiting for its children.
 pub const AWAITING_CHILDREN: &str = "awaiting_children";
@@ -223,6 +232,8 @@ impl TaskSetStatusParams {
             timed_out: false,
             event_details: Vec::new(),
             last_event_type: status_event_type(transition).as_str(),
+            attempt_error: None,
+            event_worker_id: None,
         }
     }
 
@@ -289,6 +300,32 @@ impl TaskSetStatusParams {
             release_owner: true,
             ..Self::base(id, Transition::Release, Some(fence))
         }
+    }
+
+    /// The maintenance node (worker `by`, of pod `by_pod`) takes back a
+    /// task whose worker is gone (`reason`: `worker_dead`,
+    /// `worker_superseded` or `worker_stopped`): due at once, at its
+    /// current stage, not counted as a retry; fenced by the lost attempt,
+    /// so a task its worker finished meanwhile is left alone.
+    pub fn recovered(
+        id: i64,
+        lost: Fence,
+        by: &str,
+        by_pod: Option<&str>,
+        reason: &'static str,
+    ) -> Self {
+        let from = lost.worker_id.clone();
+        TaskSetStatusParams {
+            next_run: NextRun::AfterMs(0),
+            release_owner: true,
+            attempt_error: Some(RECOVERED_ERROR.to_owned()),
+            event_worker_id: Some(by.to_owned()),
+            ..Self::base(id, Transition::Recover, Some(lost))
+        }
+        .with_detail("recovery_reason", reason)
+        .with_detail("recovered_from_worker_id", from)
+        .with_detail("recovered_by_worker_id", by)
+        .with_detail("recovered_by_pod_id", by_pod)
     }
 
     /// An operator pauses the task (any owner).

@@ -153,6 +153,8 @@ impl TestDb {
             .task_heartbeat_interval(Duration::from_millis(100))
             .task_heartbeat_timeout(Duration::from_secs(5))
             .maintenance_interval(Duration::from_millis(100))
+            .worker_heartbeat_interval(Duration::from_millis(100))
+            .worker_heartbeat_timeout(Duration::from_secs(1))
             .shutdown_timeout(Duration::from_secs(5))
     }
 
