@@ -62,7 +62,13 @@
 //! - **Many workers**: point several processes at one PostgreSQL or MySQL
 //!   database; claims skip each other's rows, every write of a running
 //!   attempt is fenced by worker id and attempt number, and PostgreSQL
-//!   wakes idle workers with `LISTEN/NOTIFY`.
+//!   wakes idle workers with `LISTEN/NOTIFY`. With a
+//!   [`pod_id`](TaskManagerBuilder::pod_id) each process registers in the
+//!   worker registry ([`TaskManager::workers`]); the running tasks of a
+//!   worker that died, was superseded by a restart of its pod, or stopped
+//!   go back to `pending` within seconds, without spending a retry. One
+//!   elected node runs maintenance ([`TaskManager::maintenance_leader`];
+//!   see [`workers`] and `docs/worker-recovery.md`).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]

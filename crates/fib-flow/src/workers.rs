@@ -4,7 +4,7 @@
 //! and the [`MaintenanceLeader`]. See `docs/worker-recovery.md`.
 //!
 //! The rules a worker follows about its own registration are pure functions
-//! here ([`presence`]), so they are tested without a database.
+//! here (`presence`), so they are tested without a database.
 
 use std::fmt;
 use std::str::FromStr;

@@ -326,6 +326,34 @@ mod tests {
     }
 
     #[test]
+    fn a_recovery_interrupts_the_attempt_and_names_both_workers() {
+        let change = TaskSetStatusParams::recovered(5, fence(), "w9", Some("pod-9"), "worker_dead");
+        assert_eq!(change.transition, Transition::Recover);
+        assert!(change.release_owner);
+        assert_eq!(change.retry_count, None, "not a retry");
+        assert_eq!(change.fence, Some(fence()), "fenced by the lost attempt");
+        let mut task = task_ref("running", "pending");
+        task.worker_id = None; // released by the change
+        let mut rows = AuditRows::default();
+        status_changed(&change, &task, &mut rows);
+        assert_eq!(rows.closed.len(), 1);
+        assert_eq!(rows.closed[0].outcome, "interrupted");
+        assert_eq!(
+            rows.closed[0].error.as_deref(),
+            Some(crate::store::RECOVERED_ERROR)
+        );
+        let event = &rows.events[0];
+        assert_eq!(event.event_type, "task_recovered");
+        assert_eq!(event.worker_id.as_deref(), Some("w9"));
+        let metadata = metadata(event);
+        assert_eq!(metadata["recovery_reason"], "worker_dead");
+        assert_eq!(metadata["recovered_from_worker_id"], "w1");
+        assert_eq!(metadata["recovered_by_worker_id"], "w9");
+        assert_eq!(metadata["recovered_by_pod_id"], "pod-9");
+        assert_eq!(change.last_event_type, "task_recovered");
+    }
+
+    #[test]
     fn a_timed_out_last_attempt_is_recorded_as_a_timeout() {
         let plan = FailurePlan {
             transition: Transition::Exhaust,
