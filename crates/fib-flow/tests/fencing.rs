@@ -315,6 +315,10 @@ backend_test! {
             assert_eq!(result["lost"], json!(true), "the stale {what} write was not rejected as Lost: {result}");
             assert_eq!(result["lost_attempt"], json!(1), "{what}: {result}");
         }
+        eprintln!(
+            "{}: the stale attempt's progress and checkpoint were rejected: {} / {}",
+            db.backend, progress["error"], audit["error"]
+        );
 
         a.stop().await?;
         b.stop().await?;

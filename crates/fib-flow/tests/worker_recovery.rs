@@ -626,6 +626,7 @@ fn check_tasks(
     rows: &[TaskRecord],
     history: &History,
     kills: &[Kill],
+    workers: &HashSet<String>,
 ) -> Findings {
     let killed: HashMap<&str, &Kill> = kills.iter().map(|k| (k.worker_id.as_str(), k)).collect();
     let mut found = Findings::default();
@@ -689,11 +690,15 @@ fn check_tasks(
                     scenario.reason()
                 ));
             }
-            if meta(event, "recovered_by_worker_id").is_empty()
-                || event.worker_id.as_deref() != Some(meta(event, "recovered_by_worker_id"))
+            // Recovered by one of the worker processes (the test's own
+            // manager never starts), named on the event and in its metadata.
+            let by = meta(event, "recovered_by_worker_id");
+            if !workers.contains(by)
+                || event.worker_id.as_deref() != Some(by)
+                || meta(event, "recovered_by_pod_id").is_empty()
             {
                 problems.push(format!(
-                    "task {id}: recovery names no recovering worker: {event:?}"
+                    "task {id}: recovery names no known recovering worker: {event:?}"
                 ));
             }
             let Some(kill) = killed.get(from) else {
@@ -704,6 +709,12 @@ fn check_tasks(
             };
             let latency = event.event_time.timestamp_millis() - kill.at_ms;
             found.max_latency_ms = found.max_latency_ms.max(latency);
+            if latency < 0 {
+                problems.push(format!(
+                    "task {id}: recovered {} ms before its worker {from} was killed: {event:?}",
+                    -latency
+                ));
+            }
             if latency > reclaim_bound_ms() {
                 problems.push(format!(
                     "task {id}: recovered {latency} ms after its worker {from} was killed (bound {} ms): {event:?}",
@@ -783,12 +794,18 @@ async fn run_chaos(db: TestDb, scenario: Scenario) -> anyhow::Result<()> {
     let mut roots: Vec<TaskId> = submitted.keys().copied().collect();
     roots.sort();
     let history = history(&manager, &roots).await?;
-    let found = check_tasks(scenario, &rows, &history, &kills);
+    let found = check_tasks(scenario, &rows, &history, &kills, &cluster.worker_ids);
     assert!(
         found.problems.is_empty(),
         "{} problems (seed {seed}), the first: {:#?}",
         found.problems.len(),
         &found.problems[..found.problems.len().min(20)]
+    );
+    // The kills hit running tasks (else nothing about recovery was tested).
+    assert!(
+        found.recoveries > 0,
+        "{} kills interrupted no task",
+        kills.len()
     );
 
     // The registry: each killed worker ended dead (or superseded by its
