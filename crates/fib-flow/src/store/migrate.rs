@@ -31,6 +31,11 @@ pub const SQLITE: &[Migration] = &[
         name: "audit",
         sql: include_str!("../../migrations/sqlite/0002_audit.sql"),
     },
+    Migration {
+        version: 3,
+        name: "workers",
+        sql: include_str!("../../migrations/sqlite/0003_workers.sql"),
+    },
 ];
 
 /// PostgreSQL's migrations, in version order.
@@ -46,6 +51,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "audit",
         sql: include_str!("../../migrations/postgres/0002_audit.sql"),
     },
+    Migration {
+        version: 3,
+        name: "workers",
+        sql: include_str!("../../migrations/postgres/0003_workers.sql"),
+    },
 ];
 
 /// MySQL's migrations, in version order.
@@ -60,6 +70,11 @@ pub const MYSQL: &[Migration] = &[
         version: 2,
         name: "audit",
         sql: include_str!("../../migrations/mysql/0002_audit.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "workers",
+        sql: include_str!("../../migrations/mysql/0003_workers.sql"),
     },
 ];
 

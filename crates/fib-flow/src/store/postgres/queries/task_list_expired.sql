@@ -1,13 +1,19 @@
 -- Running rows whose lease lapsed ($1 = heartbeat timeout) or that ran past
 -- their total timeout by more than the same grace (their owner enforces the
 -- total timeout itself while it lives; this catches owners that died).
+-- A task of a worker registered as active is not expired by its lease:
+-- the registry decides that worker's liveness, and its tasks are
+-- recovered through task_list_orphaned once it is reaped.
 WITH clock AS (
     SELECT (extract(epoch FROM now()) * 1000)::bigint AS now
 )
-SELECT id, name, kind, worker_id, attempt, retry_count, max_attempts, retry_interval_ms,
-       (started_at + timeout_ms + $1 < clock.now) AS total_timeout
-FROM fib_flow_tasks, clock
-WHERE status = 'running'
-  AND (last_active_at < clock.now - $1 OR started_at + timeout_ms + $1 < clock.now)
-ORDER BY id
+SELECT t.id, t.name, t.kind, t.worker_id, t.attempt, t.retry_count, t.max_attempts,
+       t.retry_interval_ms, (t.started_at + t.timeout_ms + $1 < clock.now) AS total_timeout
+FROM fib_flow_tasks AS t, clock
+WHERE t.status = 'running'
+  AND ((t.last_active_at < clock.now - $1
+        AND NOT EXISTS (SELECT 1 FROM fib_flow_workers AS w
+                        WHERE w.worker_id = t.worker_id AND w.status = 'active'))
+       OR t.started_at + t.timeout_ms + $1 < clock.now)
+ORDER BY t.id
 LIMIT $2

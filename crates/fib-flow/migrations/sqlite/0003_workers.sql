@@ -1,0 +1,32 @@
+-- fib-flow schema, version 3 (SQLite): the worker registry and named
+-- leases. A worker row is one process start under a stable pod id; its
+-- lease (`expires_at`) is renewed by heartbeats, and once it lapses the
+-- row is reaped (`dead`) and its running tasks recovered. A lease row
+-- names who holds one cluster-wide role (the maintenance node) until when.
+
+CREATE TABLE fib_flow_workers (
+    worker_id     TEXT    NOT NULL PRIMARY KEY,
+    pod_id        TEXT    NOT NULL,
+    status        TEXT    NOT NULL,
+    registered_at INTEGER NOT NULL,
+    last_seen_at  INTEGER NOT NULL,
+    expires_at    INTEGER NOT NULL,
+    superseded_at INTEGER,
+    superseded_by TEXT,
+    dead_at       INTEGER,
+    stopped_at    INTEGER,
+    meta          TEXT,
+    CONSTRAINT worker_status_valid CHECK (status IN ('active', 'superseded', 'dead', 'stopped'))
+);
+-- Registration supersedes the active workers of a pod.
+CREATE INDEX idx_fib_flow_workers_pod ON fib_flow_workers (pod_id, status);
+-- The reaper looks for active rows whose lease ended.
+CREATE INDEX idx_fib_flow_workers_status ON fib_flow_workers (status, expires_at);
+
+CREATE TABLE fib_flow_leases (
+    name        TEXT    NOT NULL PRIMARY KEY,
+    holder      TEXT    NOT NULL,
+    acquired_at INTEGER NOT NULL,
+    renewed_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL
+);

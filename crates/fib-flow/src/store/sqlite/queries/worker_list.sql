@@ -1,0 +1,10 @@
+-- Workers matching the optional filters (?1 pod, ?2 status), each with how
+-- many tasks run under it.
+SELECT w.worker_id, w.pod_id, w.status, w.registered_at, w.last_seen_at, w.expires_at,
+       w.superseded_at, w.superseded_by, w.dead_at, w.stopped_at, w.meta,
+       (SELECT COUNT(*) FROM fib_flow_tasks AS t
+        WHERE t.worker_id = w.worker_id AND t.status = 'running') AS running_tasks
+FROM fib_flow_workers AS w
+WHERE (?1 IS NULL OR w.pod_id = ?1)
+  AND (?2 IS NULL OR w.status = ?2)
+ORDER BY w.registered_at, w.worker_id
