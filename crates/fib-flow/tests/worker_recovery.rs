@@ -509,17 +509,12 @@ async fn chaos(
         tokio::time::sleep(Duration::from_millis(2_000 + rng.below(1_000))).await;
         let slot = match scenario {
             Scenario::KillLeader => {
-                let live = cluster.live_ids();
-                let leader =
-                    common::wait_until("a live worker to hold the maintenance lease", || async {
-                        let leader = manager
-                            .maintenance_leader()
-                            .await
-                            .expect("maintenance_leader")?;
-                        live.iter().position(|id| *id == leader.worker_id)
-                    })
-                    .await;
-                leader
+                leader_slot(
+                    cluster,
+                    manager,
+                    "a live worker to hold the maintenance lease",
+                )
+                .await
             }
             Scenario::RandomKill | Scenario::Supersede => {
                 rng.below(cluster.slots.len() as u64) as usize
@@ -529,19 +524,30 @@ async fn chaos(
             .kill_and_replace(slot, scenario == Scenario::Supersede)
             .await?;
         if scenario == Scenario::KillLeader {
-            // Another node takes the lease over once the killed one's lapsed.
-            common::wait_until("another node to take the maintenance lease", || async {
-                let leader = manager
-                    .maintenance_leader()
-                    .await
-                    .expect("maintenance_leader")?;
-                (leader.worker_id != kill.worker_id).then_some(())
-            })
+            // A live node takes the lease over once the killed one's lapsed.
+            leader_slot(
+                cluster,
+                manager,
+                "a live node to take the maintenance lease over",
+            )
             .await;
         }
         kills.push(kill);
     }
     Ok(kills)
+}
+
+/// Waits until a live worker holds the maintenance lease; returns its slot.
+async fn leader_slot(cluster: &Cluster<'_>, manager: &TaskManager, what: &str) -> usize {
+    let live = cluster.live_ids();
+    common::wait_until(what, || async {
+        let leader = manager
+            .maintenance_leader()
+            .await
+            .expect("maintenance_leader")?;
+        live.iter().position(|id| *id == leader.worker_id)
+    })
+    .await
 }
 
 /// Waits until all `total` tasks completed (failing on a deadline).
