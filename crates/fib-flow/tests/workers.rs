@@ -296,6 +296,27 @@ backend_test! {
 }
 
 backend_test! {
+    async fn a_process_built_without_maintenance_never_takes_the_lease(db) {
+        if !db.shareable() {
+            return Ok(());
+        }
+        let quiet = db.manager_with(|b| b.maintenance(false)).await;
+        quiet.start().await?;
+        let busy = db.manager().await;
+        busy.start().await?;
+        let leader = wait_until("a maintenance node", || async {
+            busy.maintenance_leader().await.expect("maintenance_leader")
+        })
+        .await;
+        assert_eq!(leader.worker_id, busy.worker_id());
+        assert!(!quiet.is_maintenance_leader());
+        quiet.stop().await?;
+        busy.stop().await?;
+        Ok(())
+    }
+}
+
+backend_test! {
     async fn a_crashed_maintenance_node_is_replaced_once_its_lease_lapses(db) {
         if !db.shareable() {
             return Ok(());
