@@ -121,6 +121,12 @@ pub struct Config {
     /// workers are still marked, and their tasks wait for the task
     /// heartbeat timeout. Defaults to true.
     pub recover_running_jobs: bool,
+    /// Whether this process may be elected the maintenance node, the one
+    /// process at a time that reaps dead workers, recovers their tasks,
+    /// times out lapsed tasks and runs retention. Turn it off for
+    /// processes that should do no background work (at least one process
+    /// sharing the database must keep it on). Defaults to true.
+    pub maintenance: bool,
     /// Which finished workflows are deleted automatically, with their
     /// events and attempts, and how often (see
     /// [`RetentionPolicy`](crate::RetentionPolicy)). Defaults to the
@@ -152,6 +158,7 @@ impl Config {
             worker_heartbeat_interval: DEFAULT_WORKER_HEARTBEAT_INTERVAL,
             worker_heartbeat_timeout: DEFAULT_WORKER_HEARTBEAT_TIMEOUT,
             recover_running_jobs: true,
+            maintenance: true,
             retention: Some(crate::audit::RetentionPolicy::default()),
         }
     }

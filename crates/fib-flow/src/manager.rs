@@ -120,6 +120,9 @@ impl TaskManagerBuilder {
         /// Whether tasks of dead, superseded and stopped workers are
         /// recovered at once. Defaults to true.
         recover_running_jobs: bool;
+        /// Whether this process may be elected the maintenance node.
+        /// Defaults to true.
+        maintenance: bool;
         /// Wake-ups pushed by other processes (PostgreSQL). Defaults to true.
         notifications: bool;
         /// SQLite lock wait. Defaults to

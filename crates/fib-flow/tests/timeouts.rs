@@ -257,10 +257,12 @@ backend_test! {
             // Two managers cannot share an in-memory database.
             return Ok(());
         }
-        // A renews its leases only every 10 s: to B it looks dead.
+        // A renews its leases only every 10 s: to B it looks dead. A must
+        // not be the maintenance node, whose timings the expiry sweep uses.
         let a = db
             .manager_with(|b| {
                 b.worker_id("worker-a")
+                    .maintenance(false)
                     .max_concurrent_tasks(1)
                     .task_heartbeat_interval(Duration::from_secs(10))
                     .task_heartbeat_timeout(Duration::from_secs(30))
@@ -333,7 +335,10 @@ backend_test! {
         }
         let a = db
             .manager_with(|b| {
+                // It must not be the maintenance node, whose timings the
+                // expiry sweep uses.
                 b.worker_id("worker-a")
+                    .maintenance(false)
                     .task_heartbeat_interval(Duration::from_secs(10))
                     .task_heartbeat_timeout(Duration::from_secs(30))
             })

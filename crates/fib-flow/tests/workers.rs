@@ -27,6 +27,13 @@ fn hold(manager: &TaskManager, gate: Gate, by: &'static str) {
         .expect("register hold");
 }
 
+/// A gate already open: "hold" completes at once.
+fn open_gate() -> Gate {
+    let gate = Gate::new();
+    gate.open();
+    gate
+}
+
 /// A manager started with `pod_id` and the "hold" handler behind `gate`.
 async fn started(db: &TestDb, pod_id: &str, gate: Gate, by: &'static str) -> TaskManager {
     let manager = db.manager_with(|b| b.pod_id(pod_id)).await;
@@ -133,7 +140,7 @@ backend_test! {
         let id = old.submit("hold", &()).await?;
         wait_running_under(&old, id, old.worker_id()).await;
 
-        let new = started(&db, "pod-a", Gate::new(), "new").await;
+        let new = started(&db, "pod-a", open_gate(), "new").await;
         let done = wait_for_status(&new, id, TaskStatus::Completed).await;
         assert_eq!(done.result, Some(json!({ "by": "new" })));
         assert_eq!(done.retry_count, 0, "a recovery is not a retry");
@@ -237,7 +244,7 @@ backend_test! {
         wait_running_under(&observer, id, &lost_worker).await;
         let crashed_id = crashed.crash();
 
-        let survivor = started(&db, "pod-b", Gate::new(), "survivor").await;
+        let survivor = started(&db, "pod-b", open_gate(), "survivor").await;
         wait_worker_status(&observer, &crashed_id, WorkerStatus::Dead).await;
         let done = wait_for_status(&observer, id, TaskStatus::Completed).await;
         assert_eq!(done.result, Some(json!({ "by": "survivor" })));
@@ -284,6 +291,27 @@ backend_test! {
         for manager in managers {
             manager.stop().await?;
         }
+        Ok(())
+    }
+}
+
+backend_test! {
+    async fn a_process_built_without_maintenance_never_takes_the_lease(db) {
+        if !db.shareable() {
+            return Ok(());
+        }
+        let quiet = db.manager_with(|b| b.maintenance(false)).await;
+        quiet.start().await?;
+        let busy = db.manager().await;
+        busy.start().await?;
+        let leader = wait_until("a maintenance node", || async {
+            busy.maintenance_leader().await.expect("maintenance_leader")
+        })
+        .await;
+        assert_eq!(leader.worker_id, busy.worker_id());
+        assert!(!quiet.is_maintenance_leader());
+        quiet.stop().await?;
+        busy.stop().await?;
         Ok(())
     }
 }

@@ -3,7 +3,8 @@
 //! Every started manager campaigns every `worker_heartbeat_interval`; the
 //! holder renews the lease, and another node takes it once it lapsed
 //! (`worker_heartbeat_timeout` after the last renewal). A stopping holder
-//! gives it up so a peer takes over at its next campaign.
+//! gives it up so a peer takes over at its next campaign. A process built
+//! with `maintenance(false)` never campaigns.
 
 use std::sync::{Arc, Mutex};
 
@@ -53,6 +54,9 @@ impl Leadership {
 }
 
 pub(crate) async fn run(shared: Arc<Shared>) {
+    if !shared.config.maintenance {
+        return;
+    }
     let mut interval = tokio::time::interval(shared.config.worker_heartbeat_interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
