@@ -790,3 +790,30 @@ backend_test! {
         Ok(())
     }
 }
+
+backend_test! {
+    async fn a_claim_requiring_an_active_worker_claims_only_for_one(db) {
+        let store = db.store().await;
+        let id = store.task_insert(&task("job")).await?;
+        let claim = |worker: &str| TaskClaimManyParams {
+            require_active_worker: true,
+            ..TaskClaimManyParams::new(
+                worker,
+                vec![ClaimName { name: "job".into(), limit: 1 }],
+                1,
+            )
+        };
+        // Not registered, or registered but superseded: nothing.
+        assert!(store.task_claim_many(&claim("w-unknown")).await?.is_empty());
+        register(&*store, "w-old", "pod-a", LONG).await?;
+        register(&*store, "w-new", "pod-a", LONG).await?;
+        assert!(store.task_claim_many(&claim("w-old")).await?.is_empty());
+        let pending = store.task_get(id).await?.context("task")?;
+        assert_eq!((pending.status.as_str(), pending.attempt), ("pending", 0));
+        // The active worker claims it.
+        let rows = store.task_claim_many(&claim("w-new")).await?;
+        assert_eq!(rows.iter().map(|r| r.id).collect::<Vec<_>>(), [id]);
+        assert_eq!(rows[0].worker_id.as_deref(), Some("w-new"));
+        Ok(())
+    }
+}

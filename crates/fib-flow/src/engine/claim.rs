@@ -93,7 +93,11 @@ pub(crate) async fn run_once(shared: &Arc<Shared>) -> Result<Claimed> {
         return Ok(Claimed::NoCapacity);
     }
     let asked = i64::try_from(free).unwrap_or(i64::MAX);
-    let params = TaskClaimManyParams::new(&shared.config.worker_id, names, asked);
+    let params = TaskClaimManyParams {
+        // A registered worker superseded or reaped meanwhile claims nothing.
+        require_active_worker: shared.config.pod_id.is_some(),
+        ..TaskClaimManyParams::new(&shared.config.worker_id, names, asked)
+    };
     let rows = claim_with_audit(shared.store.as_ref(), &params).await?;
     let count = rows.len();
     for row in rows {

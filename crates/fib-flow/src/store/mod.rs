@@ -109,7 +109,9 @@ pub trait Store: AuditStore + WorkerStore + Send + Sync + 'static {
     /// Claims up to `limit` due tasks in one transaction: per name at most
     /// that name's limit, ordered by priority (high first), then due time,
     /// then id. Claimed rows become `running` under `worker_id` with their
-    /// attempt number incremented. Returns them in claim order.
+    /// attempt number incremented. Returns them in claim order. With
+    /// `require_active_worker`, claims nothing unless the worker's registry
+    /// row is `active` (and locks it in share mode until the end).
     async fn task_claim_many(&self, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>>;
 
     /// Deletes the tasks matching the filter; returns how many.

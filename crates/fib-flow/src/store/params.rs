@@ -100,6 +100,11 @@ pub struct TaskClaimManyParams {
     pub started_event: &'static str,
     /// `last_event_type` of a claimed row after failed attempts.
     pub retry_started_event: &'static str,
+    /// Claim only while `worker_id` is an `active` worker in the registry
+    /// (a registered worker; its row is locked in share mode for the
+    /// claim's transaction, so a worker superseded or reaped meanwhile
+    /// claims nothing). False for a worker without a registry row.
+    pub require_active_worker: bool,
 }
 
 impl TaskClaimManyParams {
@@ -112,6 +117,7 @@ impl TaskClaimManyParams {
             limit,
             started_event: EventType::TaskStarted.as_str(),
             retry_started_event: EventType::TaskRetryStarted.as_str(),
+            require_active_worker: false,
         }
     }
 }

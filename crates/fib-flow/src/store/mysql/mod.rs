@@ -420,6 +420,16 @@ async fn claim_many(
     if params.limit <= 0 || params.names.is_empty() {
         return Ok(Vec::new());
     }
+    if params.require_active_worker {
+        let active: Option<i64> =
+            sqlx::query_scalar(include_str!("queries/worker_claim_guard.sql"))
+                .bind(&params.worker_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        if active.is_none() {
+            return Ok(Vec::new());
+        }
+    }
     let mut candidates: Vec<ClaimCandidate> = Vec::new();
     for claim in params.names.iter().filter(|c| c.limit > 0) {
         let rows: Vec<ClaimCandidate> =

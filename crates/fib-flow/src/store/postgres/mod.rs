@@ -335,6 +335,16 @@ impl Store for PgStore {
 /// The claim (see [`Store::task_claim_many`]): one statement, on whatever
 /// connection or transaction it is given.
 async fn claim_many(conn: &mut PgConnection, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>> {
+    if params.require_active_worker {
+        let active: Option<i32> =
+            sqlx::query_scalar(include_str!("queries/worker_claim_guard.sql"))
+                .bind(&params.worker_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        if active.is_none() {
+            return Ok(Vec::new());
+        }
+    }
     let names: Vec<&str> = params
         .names
         .iter()

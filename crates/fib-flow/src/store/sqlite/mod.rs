@@ -440,6 +440,16 @@ impl StoreTx for SqliteTx {
         if params.limit <= 0 || params.names.is_empty() {
             return Ok(Vec::new());
         }
+        if params.require_active_worker {
+            let active: Option<i64> =
+                sqlx::query_scalar(include_str!("queries/worker_claim_guard.sql"))
+                    .bind(&params.worker_id)
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+            if active.is_none() {
+                return Ok(Vec::new());
+            }
+        }
         let now = self.now;
         let mut candidates: Vec<(i64, i64, i64)> = Vec::new();
         for claim in params.names.iter().filter(|c| c.limit > 0) {
