@@ -16,7 +16,9 @@
 //!   `mysql` (default: both SQLite ones, plus each server whose
 //!   `FIB_FLOW_TEST_POSTGRES_URL` / `FIB_FLOW_TEST_MYSQL_URL` is set; a
 //!   server run uses a fresh schema and drops it afterwards);
-//! - `--max-wait SECS`: give up on a drain after this long (default 600).
+//! - `--max-wait SECS`: give up on a drain after this long (default 600);
+//! - `--pod-id ID`: run the manager with this `pod_id` (worker registry on:
+//!   every claim also checks the worker's registry row).
 //!
 //! Each (backend, concurrency) prints one line: submissions per second (one
 //! `submit` at a time, before `start`), drained tasks per second (from
@@ -45,6 +47,7 @@ struct Resolved {
     concurrency: Vec<usize>,
     backends: Vec<String>,
     max_wait: Duration,
+    pod_id: Option<String>,
 }
 
 /// Submit N no-op tasks, then time how long one manager takes to drain
@@ -67,6 +70,9 @@ struct Options {
     /// Give up on a drain after this many seconds.
     #[arg(long, default_value_t = DEFAULT_MAX_WAIT_SECS)]
     max_wait: u64,
+    /// Run the manager with this pod id (worker registry on).
+    #[arg(long)]
+    pod_id: Option<String>,
     /// Passed by `cargo bench` to every bench binary; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -95,12 +101,15 @@ async fn run(
     tasks: usize,
     concurrency: usize,
     max_wait: Duration,
+    pod_id: Option<&str>,
 ) -> anyhow::Result<Outcome> {
-    let manager = db
+    let mut builder = db
         .builder(Duration::from_millis(50))
-        .max_concurrent_tasks(concurrency)
-        .build()
-        .await?;
+        .max_concurrent_tasks(concurrency);
+    if let Some(pod_id) = pod_id {
+        builder = builder.pod_id(pod_id);
+    }
+    let manager = builder.build().await?;
     manager.setup().await?;
     manager.register("noop", |_task: Task| async move {
         Ok::<_, BoxError>(Step::done(serde_json::Value::Null))
@@ -161,21 +170,30 @@ fn main() -> anyhow::Result<()> {
             &["sqlite_file", "sqlite_memory", "postgres", "mysql"],
         ),
         max_wait: Duration::from_secs(options.max_wait),
+        pod_id: options.pod_id,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     println!(
-        "drain: {} no-op tasks per run; backends {}; concurrency {:?}",
+        "drain: {} no-op tasks per run; backends {}; concurrency {:?}; pod_id {:?}",
         options.tasks,
         options.backends.join(","),
-        options.concurrency
+        options.concurrency,
+        options.pod_id
     );
     for backend in &options.backends {
         for &concurrency in &options.concurrency {
             let db = Database::new(backend)?;
             let outcome = runtime.block_on(async {
-                let outcome = run(&db, options.tasks, concurrency, options.max_wait).await;
+                let outcome = run(
+                    &db,
+                    options.tasks,
+                    concurrency,
+                    options.max_wait,
+                    options.pod_id.as_deref(),
+                )
+                .await;
                 if let Err(error) = db.drop_schema().await {
                     eprintln!("could not drop the benchmark schema: {error}");
                 }
