@@ -1,6 +1,8 @@
-//! The running parts of a manager: the claim loop, executions, the lease
-//! heartbeat and the expiry sweeper. Each service is a loop around a
-//! `run_once` that tests can drive step by step.
+//! The running parts of a manager: the claim loop, executions, the
+//! completer, the task lease heartbeat, the worker registry heartbeat, the
+//! maintenance-lease election, and the maintenance pass (reaping,
+//! recovery, the expiry sweep) and retention that only the elected node
+//! runs. Each service is a loop around a `run_once`-style step.
 //!
 //! The engine decides *when* things happen and asks [`crate::state`] *what*
 //! happens; it talks to the database only through [`Store`].
@@ -151,7 +153,8 @@ pub(crate) struct Shared {
     pub(crate) leadership: election::Leadership,
     /// Stops claiming.
     pub(crate) stop_claiming: CancellationToken,
-    /// Stops the heartbeat and the sweeper.
+    /// Stops the background services (heartbeats, election,
+    /// maintenance, retention, completer).
     pub(crate) stop_services: CancellationToken,
     /// Every execution, so `stop()` can wait for them.
     pub(crate) executions: TaskTracker,
