@@ -1,6 +1,6 @@
 //! The command line, as clap derive structs. Doc comments are the help text.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// The database used when neither `--database` nor `FIB_FLOW_DATABASE_URL`
 /// names one: a SQLite file in the current directory.
@@ -38,6 +38,81 @@ pub enum Command {
     /// handler. Deletes every task in the database first. Exits with 1 if the
     /// tasks did not end as planned.
     Demo(DemoArgs),
+
+    /// Measure throughput on a database: submits one at a time, batch
+    /// submits, and drains of no-op tasks.
+    ///
+    /// On PostgreSQL and MySQL the runs use their own schema (fib_flow_bench
+    /// unless --schema names another), emptied before and after each
+    /// workload; on SQLite a fresh file beside the named one (PATH.bench),
+    /// removed afterwards. Prints a table, or with --json one JSON object
+    /// per line and run.
+    Bench(BenchArgs),
+}
+
+/// A `fib-flow bench` workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Workload {
+    /// Tasks submitted one at a time, awaiting each.
+    SubmitSingle,
+    /// Tasks submitted through `submit_many` in batches.
+    SubmitBatch,
+    /// Pre-submitted no-op tasks drained by one manager.
+    Drain,
+}
+
+/// Options of `fib-flow bench`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Workloads to run, in order (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',',
+          default_values_t = [Workload::SubmitSingle, Workload::SubmitBatch, Workload::Drain])]
+    pub workloads: Vec<Workload>,
+
+    /// Tasks of submit-single.
+    #[arg(long, default_value_t = 10_000, value_parser = parse_count)]
+    pub single_tasks: usize,
+
+    /// Tasks of submit-batch.
+    #[arg(long, default_value_t = 100_000, value_parser = parse_count)]
+    pub batch_tasks: usize,
+
+    /// Tasks per submit_many call in submit-batch.
+    #[arg(long, default_value_t = 1_000, value_parser = parse_count)]
+    pub batch_size: usize,
+
+    /// Tasks of drain.
+    #[arg(long, default_value_t = 50_000, value_parser = parse_count)]
+    pub drain_tasks: usize,
+
+    /// max_concurrent_tasks of each drain (comma-separated; the best is
+    /// reported too).
+    #[arg(long, value_delimiter = ',', default_values_t = [10usize], value_parser = parse_count)]
+    pub concurrency: Vec<usize>,
+
+    /// PostgreSQL schema / MySQL database for the runs.
+    #[arg(long)]
+    pub schema: Option<String>,
+
+    /// One JSON object per line and run instead of a table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Give up (and fail) a drain after this many seconds.
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    pub max_wait: u64,
+}
+
+/// A count of at least 1 and at most 10,000,000.
+fn parse_count(value: &str) -> Result<usize, String> {
+    let count: usize = value
+        .parse()
+        .map_err(|_| format!("{value:?} is not a whole number"))?;
+    if (1..=10_000_000).contains(&count) {
+        Ok(count)
+    } else {
+        Err(format!("must be between 1 and 10000000, got {count}"))
+    }
 }
 
 /// Options of `fib-flow demo`.

@@ -12,7 +12,7 @@ pub mod cli;
 pub mod commands;
 mod output;
 
-pub use cli::{Cli, Command, DemoArgs};
+pub use cli::{BenchArgs, Cli, Command, DemoArgs, Workload};
 
 /// The README's Rust examples, compiled and run as doc tests so they keep
 /// up with the API.
@@ -32,6 +32,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Bench(args) => {
+            let figures = commands::bench::run(&cli.database, args).await?;
+            if args.json {
+                for figure in &figures {
+                    println!("{}", serde_json::to_string(figure)?);
+                }
+            } else {
+                println!("{}", output::bench_table(&figures));
+                if let Some(best) = commands::bench::best_drain(&figures) {
+                    println!(
+                        "best drain: {:.0} tasks/s at concurrency {}",
+                        best.rate,
+                        best.concurrency.unwrap_or(0)
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -5,6 +5,7 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 use fib_flow::TaskRecord;
 
+use crate::commands::bench::Figure;
 use crate::commands::demo::HandlerSummary;
 
 fn table(header: &[&str]) -> Table {
@@ -56,6 +57,36 @@ pub(crate) fn task_error_table(records: &[&TaskRecord]) -> Table {
             Cell::new(record.status),
             number(record.attempt),
             Cell::new(record.error.as_deref().unwrap_or("")),
+        ]);
+    }
+    table
+}
+
+/// One row per benchmark run: workload, backend, tasks, batch size,
+/// concurrency, seconds, tasks per second and the rate of each tenth.
+pub(crate) fn bench_table(figures: &[Figure]) -> Table {
+    let mut table = table(&[
+        "workload",
+        "backend",
+        "tasks",
+        "batch",
+        "C",
+        "seconds",
+        "tasks/s",
+        "tenths (tasks/s)",
+    ]);
+    let optional = |value: Option<usize>| value.map(|v| v.to_string()).unwrap_or_default();
+    for figure in figures {
+        let tenths: Vec<String> = figure.tenths.iter().map(|r| format!("{r:.0}")).collect();
+        table.add_row(vec![
+            Cell::new(figure.workload),
+            Cell::new(figure.backend),
+            number(figure.tasks),
+            number(optional(figure.batch)),
+            number(optional(figure.concurrency)),
+            number(format!("{:.2}", figure.seconds)),
+            number(format!("{:.0}", figure.rate)),
+            Cell::new(tenths.join(" ")),
         ]);
     }
     table

@@ -6,7 +6,8 @@ use anyhow::Context;
 use clap::{CommandFactory, Parser};
 use fib_flow::{TaskFilter, TaskManager, TaskStatus};
 use fib_flow_cli::commands::demo::{self, DemoOptions, ProgressMode, CHARGE_CARD, SEND_EMAIL};
-use fib_flow_cli::{run, Cli, Command};
+use fib_flow_cli::commands::bench;
+use fib_flow_cli::{run, Cli, Command, Workload};
 
 #[test]
 fn the_command_line_is_well_formed() {
@@ -17,7 +18,9 @@ fn the_command_line_is_well_formed() {
 fn demo_defaults_and_global_database_flag() -> anyhow::Result<()> {
     let cli = Cli::try_parse_from(["fib-flow", "demo", "--database", "sqlite:x.db"])?;
     assert_eq!(cli.database, "sqlite:x.db");
-    let Command::Demo(args) = &cli.command;
+    let Command::Demo(args) = &cli.command else {
+        panic!("parsed as {:?}", cli.command);
+    };
     assert_eq!((args.tasks, args.concurrency), (60, 8));
     assert!(Cli::try_parse_from(["fib-flow", "demo", "--tasks", "0"]).is_err());
     Ok(())
@@ -115,5 +118,76 @@ async fn an_unsupported_database_is_an_error() -> anyhow::Result<()> {
         ),
         Ok(code) => panic!("oracle is not supported, but the demo exited with {code:?}"),
     }
+    Ok(())
+}
+
+#[test]
+fn bench_defaults_follow_the_issue() -> anyhow::Result<()> {
+    let cli = Cli::try_parse_from(["fib-flow", "bench"])?;
+    let Command::Bench(args) = &cli.command else {
+        panic!("parsed as {:?}", cli.command);
+    };
+    assert_eq!(
+        args.workloads,
+        [Workload::SubmitSingle, Workload::SubmitBatch, Workload::Drain]
+    );
+    assert_eq!(
+        (args.single_tasks, args.batch_tasks, args.batch_size, args.drain_tasks),
+        (10_000, 100_000, 1_000, 50_000)
+    );
+    assert_eq!(args.concurrency, [10]);
+    assert!(Cli::try_parse_from(["fib-flow", "bench", "--batch-size", "0"]).is_err());
+    assert!(Cli::try_parse_from(["fib-flow", "bench", "--workloads", "nap"]).is_err());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_runs_every_workload_and_leaves_nothing_behind() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("flow.db");
+    let cli = Cli::try_parse_from([
+        "fib-flow",
+        "--database",
+        &format!("sqlite:{}", db.display()),
+        "bench",
+        "--single-tasks",
+        "50",
+        "--batch-tasks",
+        "250",
+        "--batch-size",
+        "100",
+        "--drain-tasks",
+        "200",
+        "--concurrency",
+        "2,8",
+    ])?;
+    let Command::Bench(args) = &cli.command else {
+        panic!("parsed as {:?}", cli.command);
+    };
+    let figures = bench::run(&cli.database, args).await?;
+    let runs: Vec<_> = figures
+        .iter()
+        .map(|f| (f.workload, f.tasks, f.batch, f.concurrency))
+        .collect();
+    assert_eq!(
+        runs,
+        [
+            ("submit-single", 50, None, None),
+            ("submit-batch", 250, Some(100), None),
+            ("drain", 200, None, Some(2)),
+            ("drain", 200, None, Some(8)),
+        ]
+    );
+    for figure in &figures {
+        assert_eq!(figure.backend, "sqlite");
+        assert!(figure.rate > 0.0 && figure.seconds > 0.0, "{figure:?}");
+    }
+    for drain in figures.iter().filter(|f| f.workload == "drain") {
+        assert_eq!(drain.tenths.len(), 10, "{drain:?}");
+    }
+    assert!(bench::best_drain(&figures).is_some());
+    // The named database was never created; the scratch file is gone.
+    let left: Vec<_> = std::fs::read_dir(dir.path())?.collect::<Result<_, _>>()?;
+    assert!(left.is_empty(), "{left:?}");
     Ok(())
 }

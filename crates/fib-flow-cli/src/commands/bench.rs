@@ -1,0 +1,301 @@
+//! `fib-flow bench`: reproducible throughput figures for a database.
+//!
+//! Workloads (each resets its tables first and leaves nothing behind):
+//! - `submit-single`: N tasks submitted one at a time, awaiting each;
+//! - `submit-batch`: N tasks through `submit_many` in batches of B;
+//! - `drain`: N pre-submitted no-op tasks drained by one manager at each
+//!   concurrency C, timed from `start()` to the last completion, with the
+//!   rate of every tenth of the run (a rate that sags shows a slowdown as
+//!   finished rows accumulate).
+//!
+//! Isolation: on PostgreSQL and MySQL the runs use their own schema
+//! (`fib_flow_bench` unless `--schema` names another), emptied before and
+//! after each workload; on SQLite a fresh file beside the named one
+//! (`PATH.bench`), removed afterwards; `sqlite::memory:` as it is.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use fib_flow::{BoxError, Step, Task, TaskFilter, TaskManager, TaskStatus};
+use serde::Serialize;
+use tokio::sync::Notify;
+
+use crate::cli::{database_url, BenchArgs, Workload};
+
+/// The schema a server run uses unless `--schema` names another.
+pub const DEFAULT_SCHEMA: &str = "fib_flow_bench";
+
+/// The result of one workload run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Figure {
+    /// `submit-single`, `submit-batch` or `drain`.
+    pub workload: &'static str,
+    /// `sqlite`, `postgres` or `mysql`.
+    pub backend: &'static str,
+    /// Tasks in the run.
+    pub tasks: usize,
+    /// Batch size (`submit-batch`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<usize>,
+    /// `max_concurrent_tasks` (`drain`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<usize>,
+    /// Wall time of the measured part, seconds.
+    pub seconds: f64,
+    /// Tasks per second.
+    pub rate: f64,
+    /// Rate in each tenth of the tasks (`drain`), tasks per second.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tenths: Vec<f64>,
+}
+
+/// Where the runs happen and how they are cleaned up.
+struct Target {
+    url: String,
+    schema: Option<String>,
+    /// A SQLite file created for the run, removed at the end.
+    scratch: Option<PathBuf>,
+}
+
+impl Target {
+    fn new(database: &str, schema: Option<&str>) -> anyhow::Result<Self> {
+        let url = database_url(database);
+        let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
+        match scheme.as_deref() {
+            Some("sqlite") => {
+                let path = url.trim_start_matches("sqlite:");
+                if path == ":memory:" {
+                    return Ok(Target {
+                        url,
+                        schema: None,
+                        scratch: None,
+                    });
+                }
+                let scratch = PathBuf::from(format!("{path}.bench"));
+                remove_sqlite_files(&scratch);
+                Ok(Target {
+                    url: format!("sqlite:{}", scratch.display()),
+                    schema: None,
+                    scratch: Some(scratch),
+                })
+            }
+            _ => Ok(Target {
+                url,
+                schema: Some(schema.unwrap_or(DEFAULT_SCHEMA).to_owned()),
+                scratch: None,
+            }),
+        }
+    }
+
+    /// A manager on the target with its tables created and emptied.
+    async fn manager(&self, concurrency: usize) -> anyhow::Result<TaskManager> {
+        let mut builder = TaskManager::builder()
+            .database(self.url.clone())
+            .max_concurrent_tasks(concurrency)
+            .poll_interval(Duration::from_millis(50))
+            .no_retention();
+        if let Some(schema) = &self.schema {
+            builder = builder.schema(schema.clone());
+        }
+        let manager = builder
+            .build()
+            .await
+            .context("connecting to the database")?;
+        manager.setup().await.context("creating the tables")?;
+        manager.delete_tasks(TaskFilter::new()).await?;
+        Ok(manager)
+    }
+
+    fn cleanup(&self) {
+        if let Some(scratch) = &self.scratch {
+            remove_sqlite_files(scratch);
+        }
+    }
+}
+
+fn remove_sqlite_files(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+/// Runs the workloads `args` names; returns one figure per run.
+pub async fn run(database: &str, args: &BenchArgs) -> anyhow::Result<Vec<Figure>> {
+    let target = Target::new(database, args.schema.as_deref())?;
+    let result = run_all(&target, args).await;
+    target.cleanup();
+    result
+}
+
+async fn run_all(target: &Target, args: &BenchArgs) -> anyhow::Result<Vec<Figure>> {
+    let max_wait = Duration::from_secs(args.max_wait);
+    let mut figures = Vec::new();
+    for workload in &args.workloads {
+        match workload {
+            Workload::SubmitSingle => {
+                figures.push(submit_single(target, args.single_tasks).await?);
+            }
+            Workload::SubmitBatch => {
+                figures.push(submit_batch(target, args.batch_tasks, args.batch_size).await?);
+            }
+            Workload::Drain => {
+                for &concurrency in &args.concurrency {
+                    figures.push(drain(target, args.drain_tasks, concurrency, max_wait).await?);
+                }
+            }
+        }
+    }
+    Ok(figures)
+}
+
+/// Empties the tables after a run and closes the manager.
+async fn finish(manager: TaskManager) -> anyhow::Result<()> {
+    manager.delete_tasks(TaskFilter::new()).await?;
+    manager.stop().await?;
+    Ok(())
+}
+
+fn figure(
+    workload: &'static str,
+    manager: &TaskManager,
+    tasks: usize,
+    elapsed: Duration,
+) -> Figure {
+    Figure {
+        workload,
+        backend: manager.backend().backend,
+        tasks,
+        batch: None,
+        concurrency: None,
+        seconds: elapsed.as_secs_f64(),
+        rate: tasks as f64 / elapsed.as_secs_f64().max(1e-9),
+        tenths: Vec::new(),
+    }
+}
+
+async fn submit_single(target: &Target, tasks: usize) -> anyhow::Result<Figure> {
+    let manager = target.manager(1).await?;
+    let started = Instant::now();
+    for i in 0..tasks {
+        manager.submit("noop", &i).await?;
+    }
+    let figure = figure("submit-single", &manager, tasks, started.elapsed());
+    finish(manager).await?;
+    Ok(figure)
+}
+
+async fn submit_batch(target: &Target, tasks: usize, batch: usize) -> anyhow::Result<Figure> {
+    let manager = target.manager(1).await?;
+    let payloads: Vec<usize> = (0..tasks).collect();
+    let started = Instant::now();
+    for chunk in payloads.chunks(batch.max(1)) {
+        manager.submit_many("noop", chunk).await?;
+    }
+    let figure = Figure {
+        batch: Some(batch),
+        ..figure("submit-batch", &manager, tasks, started.elapsed())
+    };
+    finish(manager).await?;
+    Ok(figure)
+}
+
+/// Counts handler returns and wakes the watcher at every tenth.
+struct Progress {
+    done: AtomicUsize,
+    changed: Notify,
+}
+
+async fn drain(
+    target: &Target,
+    tasks: usize,
+    concurrency: usize,
+    max_wait: Duration,
+) -> anyhow::Result<Figure> {
+    let manager = target.manager(concurrency).await?;
+    let payloads: Vec<usize> = (0..tasks).collect();
+    for chunk in payloads.chunks(1_000) {
+        manager.submit_many("noop", chunk).await?;
+    }
+    let progress = Arc::new(Progress {
+        done: AtomicUsize::new(0),
+        changed: Notify::new(),
+    });
+    let counter = progress.clone();
+    manager.register("noop", move |_task: Task| {
+        let counter = counter.clone();
+        async move {
+            counter.done.fetch_add(1, Ordering::Relaxed);
+            counter.changed.notify_one();
+            Ok::<_, BoxError>(Step::done(serde_json::Value::Null))
+        }
+    })?;
+    let started = Instant::now();
+    manager.start().await?;
+    // Each tenth is timed when its last handler returned; the end when the
+    // database counts every task completed (outcomes are written in
+    // batches after the handlers return).
+    let mut marks = Vec::with_capacity(10);
+    let tenth = |k: usize| (tasks * k).div_ceil(10);
+    let gave_up = |done: u64| {
+        anyhow::anyhow!("drain: only {done} of {tasks} tasks done after {max_wait:?} (--max-wait)")
+    };
+    while marks.len() < 10 {
+        if started.elapsed() > max_wait {
+            return Err(gave_up(progress.done.load(Ordering::Relaxed) as u64));
+        }
+        let notified = progress.changed.notified();
+        let done = progress.done.load(Ordering::Relaxed);
+        while marks.len() < 10 && done >= tenth(marks.len() + 1) {
+            marks.push(started.elapsed());
+        }
+        if marks.len() < 10 {
+            let _ = tokio::time::timeout(Duration::from_millis(100), notified).await;
+        }
+    }
+    loop {
+        let completed: u64 = manager
+            .task_stats(None)
+            .await?
+            .iter()
+            .filter(|s| s.status == TaskStatus::Completed)
+            .map(|s| s.count)
+            .sum();
+        if completed >= tasks as u64 {
+            break;
+        }
+        if started.elapsed() > max_wait {
+            return Err(gave_up(completed));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let elapsed = started.elapsed();
+    let mut previous = Duration::ZERO;
+    let tenths = marks
+        .iter()
+        .enumerate()
+        .map(|(k, &at)| {
+            let count = tenth(k + 1) - tenth(k);
+            let rate = count as f64 / (at - previous).as_secs_f64().max(1e-9);
+            previous = at;
+            rate
+        })
+        .collect();
+    let figure = Figure {
+        concurrency: Some(concurrency),
+        tenths,
+        ..figure("drain", &manager, tasks, elapsed)
+    };
+    finish(manager).await?;
+    Ok(figure)
+}
+
+/// The highest drain rate among the figures, if any.
+pub fn best_drain(figures: &[Figure]) -> Option<&Figure> {
+    figures
+        .iter()
+        .filter(|f| f.workload == "drain")
+        .max_by(|a, b| a.rate.total_cmp(&b.rate))
+}
