@@ -7,6 +7,12 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 
+/// Most tasks one [`TaskManager::submit_many`](crate::TaskManager::submit_many)
+/// call accepts (10,000): larger batches are refused with
+/// [`Error::InvalidInput`](crate::Error::InvalidInput) naming `payloads`;
+/// split them into several calls.
+pub const MAX_SUBMIT_BATCH: usize = 10_000;
+
 /// Default for [`Config::poll_interval`]: 1 second.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Default for [`Config::max_attempts`]: 3 runs in total.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::audit::{record, RetentionPolicy};
-use crate::config::{millis, Config};
+use crate::config::{millis, Config, MAX_SUBMIT_BATCH};
 use crate::cron::{CronOptions, CronSchedule, CronUpdate};
 use crate::engine::workflow;
 use crate::engine::{retry_transient, Services, Shared};
@@ -336,6 +336,90 @@ impl TaskManager {
             NextRun::AtMs(at) => self.shared().note_due(at),
         }
         Ok(TaskId(id))
+    }
+
+    /// Submits one async task per payload, all of `name` with default
+    /// options, in one batch: see [`TaskManager::submit_many_with`].
+    pub async fn submit_many<P: Serialize>(
+        &self,
+        name: &str,
+        payloads: &[P],
+    ) -> Result<Vec<TaskId>> {
+        self.submit_many_with(name, payloads, TaskOptions::new())
+            .await
+    }
+
+    /// Submits one async task per payload, all of `name` with the same
+    /// `options` (resolved as in [`TaskManager::submit_with`]), and returns
+    /// their ids in payload order.
+    ///
+    /// All or nothing: every payload is validated and serialised first, then
+    /// the whole batch is inserted with its `task_created` events in one
+    /// transaction (one statement per table, not per task). An empty slice
+    /// returns an empty list without touching the database.
+    ///
+    /// # Errors
+    ///
+    /// Nothing is stored on any error.
+    /// - [`Error::InvalidInput`] naming `payloads` for more than
+    ///   [`MAX_SUBMIT_BATCH`] (10,000) payloads, or for a payload that cannot
+    ///   be serialised to JSON (the reason starts with `item N:`, its index).
+    /// - [`Error::InvalidInput`] naming the option (`name`, `tag`,
+    ///   `timeout`, ...) when an option is invalid, as `submit_with` does,
+    ///   its reason starting with `item N:`.
+    /// - A database error, after retrying transient ones.
+    pub async fn submit_many_with<P: Serialize>(
+        &self,
+        name: &str,
+        payloads: &[P],
+        options: TaskOptions,
+    ) -> Result<Vec<TaskId>> {
+        if payloads.len() > MAX_SUBMIT_BATCH {
+            return Err(Error::invalid(
+                "payloads",
+                format!(
+                    "{} items is more than MAX_SUBMIT_BATCH ({MAX_SUBMIT_BATCH}) per call; \
+                     split the batch",
+                    payloads.len()
+                ),
+            ));
+        }
+        if payloads.is_empty() {
+            return Ok(Vec::new());
+        }
+        let params = payloads
+            .iter()
+            .enumerate()
+            .map(|(index, payload)| {
+                self.insert_params(name, payload, options.clone())
+                    .map_err(|error| match error {
+                        Error::InvalidInput { field, reason } => Error::InvalidInput {
+                            field,
+                            reason: format!("item {index}: {reason}"),
+                        },
+                        Error::Serialization { source, .. } => Error::InvalidInput {
+                            field: "payloads",
+                            reason: format!(
+                                "item {index}: the payload cannot be serialised: {source}"
+                            ),
+                        },
+                        other => other,
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let store = self.store()?;
+        // The events' ids are filled in with the new tasks'.
+        let created: Vec<_> = params.iter().map(|p| record::created(0, p)).collect();
+        let ids = retry_transient(|| store.task_submit_many(&params, &created)).await?;
+        // Same options for every task: one wake-up (or due time) per batch.
+        match params[0].next_run {
+            NextRun::Keep | NextRun::AfterMs(0) => self.shared().wake.notify_one(),
+            NextRun::AfterMs(delay) => self
+                .shared()
+                .note_due(chrono::Utc::now().timestamp_millis().saturating_add(delay)),
+            NextRun::AtMs(at) => self.shared().note_due(at),
+        }
+        Ok(ids.into_iter().map(TaskId).collect())
     }
 
     /// Adds a cron task: one row that runs `name` with `payload` at every

@@ -132,6 +132,18 @@ impl Store for Traced {
             .await
     }
 
+    async fn task_submit_many(
+        &self,
+        params: &[TaskInsertParams],
+        created: &[NewEvent],
+    ) -> Result<Vec<i64>> {
+        self.run(
+            "task_submit_many",
+            self.inner.task_submit_many(params, created),
+        )
+        .await
+    }
+
     async fn task_list(&self, params: &TaskListParams) -> Result<Vec<TaskRow>> {
         self.run("task_list", self.inner.task_list(params)).await
     }

@@ -11,6 +11,7 @@
 //! is recorded only when all of it succeeded).
 
 mod audit;
+mod submit;
 mod workers;
 
 use std::cmp::Reverse;
@@ -22,7 +23,7 @@ use sqlx::mysql::{MySqlArguments, MySqlConnectOptions, MySqlPool, MySqlPoolOptio
 use sqlx::{Connection, Executor, MySql, MySqlConnection, Transaction};
 use tokio::sync::Notify;
 
-use super::audit::AuditRows;
+use super::audit::{AuditRows, NewEvent};
 use super::migrate::{self, MYSQL as MIGRATIONS};
 use super::params::*;
 use super::row::*;
@@ -344,6 +345,14 @@ impl Store for MySqlStore {
 
     async fn task_insert(&self, params: &TaskInsertParams) -> Result<i64> {
         retry_transient(|| self.try_task_insert(params)).await
+    }
+
+    async fn task_submit_many(
+        &self,
+        params: &[TaskInsertParams],
+        created: &[NewEvent],
+    ) -> Result<Vec<i64>> {
+        self.submit_many(params, created).await
     }
 
     async fn task_list(&self, params: &TaskListParams) -> Result<Vec<TaskRow>> {

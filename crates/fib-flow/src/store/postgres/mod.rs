@@ -28,6 +28,7 @@ use crate::task::TaskId;
 
 mod audit;
 mod listen;
+mod submit;
 mod workers;
 
 const MAX_CONNECTIONS: u32 = 10;
@@ -278,6 +279,14 @@ impl Store for PgStore {
                 .fetch_one(&self.pool)
                 .await?,
         )
+    }
+
+    async fn task_submit_many(
+        &self,
+        params: &[TaskInsertParams],
+        created: &[NewEvent],
+    ) -> Result<Vec<i64>> {
+        self.submit_many(params, created).await
     }
 
     async fn task_list(&self, params: &TaskListParams) -> Result<Vec<TaskRow>> {

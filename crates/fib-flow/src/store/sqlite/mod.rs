@@ -12,6 +12,7 @@
 //! milliseconds, and bound as parameters.
 
 mod audit;
+mod submit;
 mod workers;
 
 use std::cmp::Reverse;
@@ -26,7 +27,7 @@ use sqlx::sqlite::{
 use sqlx::{Connection, Sqlite, SqliteConnection, Transaction};
 use tokio::sync::Notify;
 
-use super::audit::AuditRows;
+use super::audit::{AuditRows, NewEvent};
 use super::migrate::{self, SQLITE as MIGRATIONS};
 use super::params::*;
 use super::row::*;
@@ -312,6 +313,14 @@ impl Store for SqliteStore {
         Ok(insert_query(params, now_ms())
             .fetch_one(&self.writer)
             .await?)
+    }
+
+    async fn task_submit_many(
+        &self,
+        params: &[TaskInsertParams],
+        created: &[NewEvent],
+    ) -> Result<Vec<i64>> {
+        self.submit_many(params, created).await
     }
 
     async fn task_list(&self, params: &TaskListParams) -> Result<Vec<TaskRow>> {

@@ -1,0 +1,48 @@
+-- Many top-level tasks and their task_created events in one statement
+-- (atomic without a transaction). $1..$16: one array per column of
+-- task_insert.sql's parameters, item i at index i; $17 the events
+-- (NewEvent JSON array, same order; their task and root are the new ids).
+-- The ids are drawn first, with the item's ordinal kept beside them, so
+-- the events join their task by ordinal and the ids come back in input
+-- order. The insert trigger notifies idle workers once (per statement).
+WITH clock AS (
+    SELECT (extract(epoch FROM now()) * 1000)::bigint AS now
+),
+input AS (
+    SELECT nextval(pg_get_serial_sequence('fib_flow_tasks', 'id')) AS id, t.*
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
+                $7::bigint[], $8::bigint[], $9::bigint[], $10::text[], $11::bigint[],
+                $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[])
+        WITH ORDINALITY AS t(name, kind, status, priority, payload, tag, timeout_ms,
+                             max_attempts, retry_interval_ms, cron_expr, run_at, delay_ms,
+                             root_id, parent_id, parent_stage, parent_cycle, n)
+),
+events AS (
+    SELECT e, n
+    FROM jsonb_array_elements($17::jsonb) WITH ORDINALITY AS batch(e, n)
+),
+task AS (
+    INSERT INTO fib_flow_tasks
+        (id, name, kind, status, priority, payload, tag, timeout_ms, max_attempts,
+         retry_interval_ms, cron_expr, created_at, next_run_at, root_id, parent_id, parent_stage,
+         parent_cycle, last_event_at, last_event_type)
+    SELECT input.id, input.name, input.kind, input.status, input.priority, input.payload,
+           input.tag, input.timeout_ms, input.max_attempts, input.retry_interval_ms,
+           input.cron_expr, clock.now, COALESCE(input.run_at, clock.now + input.delay_ms),
+           input.root_id, input.parent_id, input.parent_stage, input.parent_cycle, clock.now,
+           events.e ->> 'event_type'
+    FROM input JOIN events ON events.n = input.n, clock
+    ORDER BY input.n
+),
+event AS (
+    INSERT INTO fib_flow_task_events
+        (task_id, root_id, parent_id, event_type, from_status, to_status, stage, worker_id,
+         attempt, event_time, message, metadata)
+    SELECT input.id, input.id, (events.e ->> 'parent_id')::bigint, events.e ->> 'event_type',
+           events.e ->> 'from_status', events.e ->> 'to_status', (events.e ->> 'stage')::bigint,
+           events.e ->> 'worker_id', (events.e ->> 'attempt')::bigint, clock.now,
+           events.e ->> 'message', events.e ->> 'metadata'
+    FROM input JOIN events ON events.n = input.n, clock
+    ORDER BY input.n
+)
+SELECT id FROM input ORDER BY n

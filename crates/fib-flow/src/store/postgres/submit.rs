@@ -1,0 +1,48 @@
+//! [`Store::task_submit_many`](crate::store::Store::task_submit_many) on
+//! PostgreSQL: one statement, the task columns bound as arrays.
+
+use super::PgStore;
+use crate::error::Result;
+use crate::state::TaskStatus;
+use crate::store::audit::NewEvent;
+use crate::store::params::{json_list, TaskInsertParams};
+
+impl PgStore {
+    pub(super) async fn submit_many(
+        &self,
+        params: &[TaskInsertParams],
+        created: &[NewEvent],
+    ) -> Result<Vec<i64>> {
+        if params.is_empty() {
+            return Ok(Vec::new());
+        }
+        let column = |f: fn(&TaskInsertParams) -> Option<i64>| -> Vec<Option<i64>> {
+            params.iter().map(f).collect()
+        };
+        let text = |f: fn(&TaskInsertParams) -> Option<&str>| -> Vec<Option<&str>> {
+            params.iter().map(f).collect()
+        };
+        Ok(
+            sqlx::query_scalar(include_str!("queries/task_submit_many.sql"))
+                .bind(text(|p| Some(p.name.as_str())))
+                .bind(text(|p| Some(p.kind.as_str())))
+                .bind(text(|_| Some(TaskStatus::Pending.as_str())))
+                .bind(column(|p| Some(i64::from(p.priority))))
+                .bind(text(|p| p.payload.as_deref()))
+                .bind(text(|p| p.tag.as_deref()))
+                .bind(column(|p| Some(p.timeout_ms)))
+                .bind(column(|p| Some(p.max_attempts)))
+                .bind(column(|p| Some(p.retry_interval_ms)))
+                .bind(text(|p| p.cron_expr.as_deref()))
+                .bind(column(|p| p.next_run.as_args().1))
+                .bind(column(|p| Some(p.next_run.as_args().2)))
+                .bind(column(|p| p.parent.map(|l| l.root_id)))
+                .bind(column(|p| p.parent.map(|l| l.parent_id)))
+                .bind(column(|p| p.parent.map(|l| l.parent_stage)))
+                .bind(column(|p| p.parent.map(|l| l.parent_cycle)))
+                .bind(json_list(created))
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+}

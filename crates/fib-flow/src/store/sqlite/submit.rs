@@ -1,0 +1,108 @@
+//! [`Store::task_submit_many`](crate::store::Store::task_submit_many) on
+//! SQLite: one write transaction, one insert for the tasks (from a JSON
+//! array) and one for their events.
+
+use serde::Serialize;
+
+use super::{next_run_ms, now_ms, SqliteStore, SqliteTx};
+use crate::error::{Error, Result};
+use crate::state::TaskStatus;
+use crate::store::audit::{AuditRows, NewEvent};
+use crate::store::params::{json_list, TaskInsertParams};
+use crate::store::StoreTx;
+
+/// One task as the insert reads it from its JSON array.
+#[derive(Serialize)]
+struct TaskJson<'a> {
+    name: &'a str,
+    kind: &'static str,
+    status: &'static str,
+    priority: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tag: Option<&'a str>,
+    timeout_ms: i64,
+    max_attempts: i64,
+    retry_interval_ms: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cron_expr: Option<&'a str>,
+    next_run_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    root_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_stage: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_cycle: Option<i64>,
+    last_event_type: &'static str,
+}
+
+impl SqliteStore {
+    pub(super) async fn submit_many(
+        &self,
+        params: &[TaskInsertParams],
+        created: &[NewEvent],
+    ) -> Result<Vec<i64>> {
+        if params.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = now_ms();
+        let rows: Vec<TaskJson<'_>> = params
+            .iter()
+            .zip(created)
+            .map(|(p, event)| TaskJson {
+                name: &p.name,
+                kind: p.kind.as_str(),
+                status: TaskStatus::Pending.as_str(),
+                priority: p.priority,
+                payload: p.payload.as_deref(),
+                tag: p.tag.as_deref(),
+                timeout_ms: p.timeout_ms,
+                max_attempts: p.max_attempts,
+                retry_interval_ms: p.retry_interval_ms,
+                cron_expr: p.cron_expr.as_deref(),
+                next_run_at: next_run_ms(p.next_run, now).unwrap_or(now),
+                root_id: p.parent.map(|l| l.root_id),
+                parent_id: p.parent.map(|l| l.parent_id),
+                parent_stage: p.parent.map(|l| l.parent_stage),
+                parent_cycle: p.parent.map(|l| l.parent_cycle),
+                last_event_type: event.event_type,
+            })
+            .collect();
+        let mut tx = SqliteTx {
+            tx: self.begin_write().await?,
+            now,
+        };
+        let mut ids: Vec<i64> = sqlx::query_scalar(include_str!("queries/task_submit_many.sql"))
+            .bind(json_list(&rows))
+            .bind(now)
+            .fetch_all(&mut *tx.tx)
+            .await?;
+        if ids.len() != params.len() {
+            return Err(Error::Corrupt {
+                column: "id",
+                reason: format!("inserted {} tasks of {}", ids.len(), params.len()),
+            });
+        }
+        // Rowids grow in insert order (array order) within one statement.
+        ids.sort_unstable();
+        let events = ids
+            .iter()
+            .zip(created)
+            .map(|(&id, event)| NewEvent {
+                task_id: id,
+                root_id: id,
+                ..event.clone()
+            })
+            .collect();
+        tx.audit_write(&AuditRows {
+            events,
+            ..AuditRows::default()
+        })
+        .await?;
+        Box::new(tx).commit().await?;
+        Ok(ids)
+    }
+}
