@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
 use fib_flow::{TaskFilter, TaskManager, TaskStatus};
-use fib_flow_cli::commands::demo::{self, DemoOptions, ProgressMode, CHARGE_CARD, SEND_EMAIL};
 use fib_flow_cli::commands::bench;
+use fib_flow_cli::commands::demo::{self, DemoOptions, ProgressMode, CHARGE_CARD, SEND_EMAIL};
 use fib_flow_cli::{run, Cli, Command, Workload};
 
 #[test]
@@ -129,10 +129,19 @@ fn bench_defaults_follow_the_issue() -> anyhow::Result<()> {
     };
     assert_eq!(
         args.workloads,
-        [Workload::SubmitSingle, Workload::SubmitBatch, Workload::Drain]
+        [
+            Workload::SubmitSingle,
+            Workload::SubmitBatch,
+            Workload::Drain
+        ]
     );
     assert_eq!(
-        (args.single_tasks, args.batch_tasks, args.batch_size, args.drain_tasks),
+        (
+            args.single_tasks,
+            args.batch_tasks,
+            args.batch_size,
+            args.drain_tasks
+        ),
         (10_000, 100_000, 1_000, 50_000)
     );
     assert_eq!(args.concurrency, [10]);
