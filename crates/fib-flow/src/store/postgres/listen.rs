@@ -22,6 +22,8 @@ pub(super) fn spawn(pool: PgPool, channel: String, wake: Arc<Notify>, stop: Canc
             };
             let mut listener = match connected {
                 Ok(listener) => listener,
+                // The store closed its pool (the manager stopped): done.
+                Err(_) if pool.is_closed() => return,
                 Err(error) => {
                     tracing::warn!(%error, ?backoff, "LISTEN failed; trying again");
                     tokio::select! {
@@ -48,6 +50,7 @@ pub(super) fn spawn(pool: PgPool, channel: String, wake: Arc<Notify>, stop: Canc
                         tracing::debug!("LISTEN connection lost; reconnecting");
                         wake.notify_one();
                     }
+                    Err(_) if pool.is_closed() => return,
                     Err(error) => {
                         tracing::warn!(%error, "LISTEN connection failed; reconnecting");
                         break;
