@@ -39,8 +39,9 @@ pub enum Command {
     /// tasks did not end as planned.
     Demo(DemoArgs),
 
-    /// Measure throughput on a database: submits one at a time, batch
-    /// submits, and drains of no-op tasks.
+    /// Measure throughput and latency on a database: submits one at a
+    /// time, batch submits, drains of no-op tasks, and an idle worker's
+    /// pickup latency.
     ///
     /// On PostgreSQL and MySQL the runs use their own schema (fib_flow_bench
     /// unless --schema names another), emptied before and after each
@@ -59,6 +60,8 @@ pub enum Workload {
     SubmitBatch,
     /// Pre-submitted no-op tasks drained by one manager.
     Drain,
+    /// Submit-to-handler-start latency of an idle worker.
+    Latency,
 }
 
 /// Options of `fib-flow bench`.
@@ -66,7 +69,8 @@ pub enum Workload {
 pub struct BenchArgs {
     /// Workloads to run, in order (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',',
-          default_values_t = [Workload::SubmitSingle, Workload::SubmitBatch, Workload::Drain])]
+          default_values_t = [Workload::SubmitSingle, Workload::SubmitBatch, Workload::Drain,
+                              Workload::Latency])]
     pub workloads: Vec<Workload>,
 
     /// Tasks of submit-single.
@@ -89,6 +93,20 @@ pub struct BenchArgs {
     /// reported too).
     #[arg(long, value_delimiter = ',', default_values_t = [10usize], value_parser = parse_count)]
     pub concurrency: Vec<usize>,
+
+    /// Tasks of latency.
+    #[arg(long, default_value_t = 200, value_parser = parse_count)]
+    pub latency_tasks: usize,
+
+    /// Milliseconds between two submits in latency.
+    #[arg(long, default_value_t = 50, value_name = "MS")]
+    pub latency_interval_ms: u64,
+
+    /// The idle worker's poll interval in latency, milliseconds (the
+    /// library default; PostgreSQL wakes it sooner by LISTEN/NOTIFY).
+    #[arg(long, default_value_t = 1_000, value_name = "MS",
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub poll_ms: u64,
 
     /// PostgreSQL schema / MySQL database for the runs.
     #[arg(long)]

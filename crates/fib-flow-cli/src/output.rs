@@ -77,7 +77,13 @@ pub(crate) fn bench_table(figures: &[Figure]) -> Table {
     ]);
     let optional = |value: Option<usize>| value.map(|v| v.to_string()).unwrap_or_default();
     for figure in figures {
-        let tenths: Vec<String> = figure.tenths.iter().map(|r| format!("{r:.0}")).collect();
+        let detail = match figure.latency_ms {
+            Some(l) => format!("{:.2} {:.2} {:.2}", l.p50, l.p99, l.max),
+            None => {
+                let tenths: Vec<String> = figure.tenths.iter().map(|r| format!("{r:.0}")).collect();
+                tenths.join(" ")
+            }
+        };
         table.add_row(vec![
             Cell::new(figure.workload),
             Cell::new(figure.backend),
@@ -86,7 +92,7 @@ pub(crate) fn bench_table(figures: &[Figure]) -> Table {
             number(optional(figure.concurrency)),
             number(format!("{:.2}", figure.seconds)),
             number(format!("{:.0}", figure.rate)),
-            Cell::new(tenths.join(" ")),
+            Cell::new(detail),
         ]);
     }
     table

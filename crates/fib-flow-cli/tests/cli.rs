@@ -132,7 +132,8 @@ fn bench_defaults_follow_the_issue() -> anyhow::Result<()> {
         [
             Workload::SubmitSingle,
             Workload::SubmitBatch,
-            Workload::Drain
+            Workload::Drain,
+            Workload::Latency
         ]
     );
     assert_eq!(
@@ -169,6 +170,12 @@ async fn bench_runs_every_workload_and_leaves_nothing_behind() -> anyhow::Result
         "200",
         "--concurrency",
         "2,8",
+        "--latency-tasks",
+        "20",
+        "--latency-interval-ms",
+        "5",
+        "--poll-ms",
+        "20",
     ])?;
     let Command::Bench(args) = &cli.command else {
         panic!("parsed as {:?}", cli.command);
@@ -185,6 +192,7 @@ async fn bench_runs_every_workload_and_leaves_nothing_behind() -> anyhow::Result
             ("submit-batch", 250, Some(100), None),
             ("drain", 200, None, Some(2)),
             ("drain", 200, None, Some(8)),
+            ("latency", 20, None, None),
         ]
     );
     for figure in &figures {
@@ -195,6 +203,11 @@ async fn bench_runs_every_workload_and_leaves_nothing_behind() -> anyhow::Result
         assert_eq!(drain.tenths.len(), 10, "{drain:?}");
     }
     assert!(bench::best_drain(&figures).is_some());
+    let latency = figures[4].latency_ms.context("latency figures")?;
+    assert!(
+        latency.p50 <= latency.p99 && latency.p99 <= latency.max,
+        "{latency:?}"
+    );
     // The named database was never created; the scratch file is gone.
     let left: Vec<_> = std::fs::read_dir(dir.path())?.collect::<Result<_, _>>()?;
     assert!(left.is_empty(), "{left:?}");

@@ -6,7 +6,12 @@
 //! - `drain`: N pre-submitted no-op tasks drained by one manager at each
 //!   concurrency C, timed from `start()` to the last completion, with the
 //!   rate of every tenth of the run (a rate that sags shows a slowdown as
-//!   finished rows accumulate).
+//!   finished rows accumulate);
+//! - `latency`: an idle worker and a submitter (two managers, each with its
+//!   own wake signal, so the worker hears of a task only by polling or by
+//!   PostgreSQL `LISTEN/NOTIFY`, as a worker in another process would);
+//!   N submits a fixed interval apart; the time from `submit` returning to
+//!   the handler starting, p50 / p99 / max.
 //!
 //! Isolation: on PostgreSQL and MySQL the runs use their own schema
 //! (`fib_flow_bench` unless `--schema` names another), emptied before and
@@ -50,6 +55,20 @@ pub struct Figure {
     /// Rate in each tenth of the tasks (`drain`), tasks per second.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tenths: Vec<f64>,
+    /// Submit-to-start latency percentiles (`latency`), milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<Latency>,
+}
+
+/// Submit-return to handler-start latency, milliseconds (nearest rank).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Latency {
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest.
+    pub max: f64,
 }
 
 /// Where the runs happen and how they are cleaned up.
@@ -92,10 +111,20 @@ impl Target {
 
     /// A manager on the target with its tables created and emptied.
     async fn manager(&self, concurrency: usize) -> anyhow::Result<TaskManager> {
+        self.manager_polling(concurrency, Duration::from_millis(50))
+            .await
+    }
+
+    /// [`Target::manager`] with the given poll interval.
+    async fn manager_polling(
+        &self,
+        concurrency: usize,
+        poll: Duration,
+    ) -> anyhow::Result<TaskManager> {
         let mut builder = TaskManager::builder()
             .database(self.url.clone())
             .max_concurrent_tasks(concurrency)
-            .poll_interval(Duration::from_millis(50))
+            .poll_interval(poll)
             .no_retention();
         if let Some(schema) = &self.schema {
             builder = builder.schema(schema.clone());
@@ -146,6 +175,11 @@ async fn run_all(target: &Target, args: &BenchArgs) -> anyhow::Result<Vec<Figure
                     figures.push(drain(target, args.drain_tasks, concurrency, max_wait).await?);
                 }
             }
+            Workload::Latency => {
+                let interval = Duration::from_millis(args.latency_interval_ms);
+                let poll = Duration::from_millis(args.poll_ms);
+                figures.push(latency(target, args.latency_tasks, interval, poll, max_wait).await?);
+            }
         }
     }
     Ok(figures)
@@ -173,6 +207,7 @@ fn figure(
         seconds: elapsed.as_secs_f64(),
         rate: tasks as f64 / elapsed.as_secs_f64().max(1e-9),
         tenths: Vec::new(),
+        latency_ms: None,
     }
 }
 
@@ -292,10 +327,112 @@ async fn drain(
     Ok(figure)
 }
 
+async fn latency(
+    target: &Target,
+    tasks: usize,
+    interval: Duration,
+    poll: Duration,
+    max_wait: Duration,
+) -> anyhow::Result<Figure> {
+    let worker = target.manager_polling(10, poll).await?;
+    let started: Arc<std::sync::Mutex<Vec<Option<Instant>>>> =
+        Arc::new(std::sync::Mutex::new(vec![None; tasks]));
+    let recorder = started.clone();
+    worker.register("noop", move |task: Task| {
+        let now = Instant::now();
+        let recorder = recorder.clone();
+        async move {
+            let index: usize = task.payload()?;
+            let mut started = recorder.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(slot) = started.get_mut(index) {
+                slot.get_or_insert(now);
+            }
+            Ok::<_, BoxError>(Step::done(serde_json::Value::Null))
+        }
+    })?;
+    // Never started and without the handler: it only inserts rows.
+    let submitter = target.manager_polling(1, poll).await?;
+    worker.start().await?;
+    // Let the worker settle into its idle wait.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut submitted = Vec::with_capacity(tasks);
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let began = Instant::now();
+    for index in 0..tasks {
+        ticks.tick().await;
+        submitter.submit("noop", &index).await?;
+        submitted.push(Instant::now());
+    }
+    let deadline = Instant::now() + max_wait;
+    loop {
+        let waiting = started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|s| s.is_none())
+            .count();
+        if waiting == 0 {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "latency: {waiting} of {tasks} handlers had not started after {max_wait:?} (--max-wait)"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let elapsed = began.elapsed();
+    let mut latencies: Vec<Duration> = {
+        let started = started.lock().unwrap_or_else(|e| e.into_inner());
+        submitted
+            .iter()
+            .zip(started.iter())
+            .filter_map(|(&at, start)| Some(start.as_ref()?.saturating_duration_since(at)))
+            .collect()
+    };
+    latencies.sort_unstable();
+    let figure = Figure {
+        latency_ms: Some(Latency {
+            p50: percentile(&latencies, 50.0),
+            p99: percentile(&latencies, 99.0),
+            max: percentile(&latencies, 100.0),
+        }),
+        ..figure("latency", &worker, tasks, elapsed)
+    };
+    submitter.stop().await?;
+    finish(worker).await?;
+    Ok(figure)
+}
+
+/// Nearest-rank percentile of sorted durations, in milliseconds (0 for
+/// none).
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1000.0
+}
+
 /// The highest drain rate among the figures, if any.
 pub fn best_drain(figures: &[Figure]) -> Option<&Figure> {
     figures
         .iter()
         .filter(|f| f.workload == "drain")
         .max_by(|a, b| a.rate.total_cmp(&b.rate))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let values: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(percentile(&values, 50.0), 50.0);
+        assert_eq!(percentile(&values, 99.0), 99.0);
+        assert_eq!(percentile(&values, 100.0), 100.0);
+        assert_eq!(percentile(&values[..1], 99.0), 1.0);
+        assert_eq!(percentile(&[], 50.0), 0.0);
+    }
 }
