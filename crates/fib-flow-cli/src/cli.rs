@@ -108,6 +108,11 @@ pub struct BenchArgs {
           value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub poll_ms: u64,
 
+    /// In latency, submit through the worker's own manager (the in-process
+    /// wake-up) instead of a second manager standing for another process.
+    #[arg(long)]
+    pub one_process: bool,
+
     /// PostgreSQL schema / MySQL database for the runs.
     #[arg(long)]
     pub schema: Option<String>,

@@ -213,3 +213,30 @@ async fn bench_runs_every_workload_and_leaves_nothing_behind() -> anyhow::Result
     assert!(left.is_empty(), "{left:?}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_latency_in_one_process_uses_the_in_process_wake_up() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let cli = Cli::try_parse_from([
+        "fib-flow",
+        "--database",
+        &format!("sqlite:{}", dir.path().join("flow.db").display()),
+        "bench",
+        "--workloads",
+        "latency",
+        "--latency-tasks",
+        "10",
+        "--latency-interval-ms",
+        "5",
+        "--one-process",
+    ])?;
+    let Command::Bench(args) = &cli.command else {
+        panic!("parsed as {:?}", cli.command);
+    };
+    let figures = bench::run(&cli.database, args).await?;
+    assert_eq!(figures.len(), 1);
+    assert_eq!(figures[0].one_process, Some(true));
+    assert!(figures[0].latency_ms.is_some());
+    assert_eq!(std::fs::read_dir(dir.path())?.count(), 0);
+    Ok(())
+}

@@ -11,7 +11,8 @@
 //!   own wake signal, so the worker hears of a task only by polling or by
 //!   PostgreSQL `LISTEN/NOTIFY`, as a worker in another process would);
 //!   N submits a fixed interval apart; the time from `submit` returning to
-//!   the handler starting, p50 / p99 / max.
+//!   the handler starting, p50 / p99 / max. With `--one-process` the worker
+//!   submits to itself (the in-process wake-up, SQLite's only push path).
 //!
 //! Isolation: on PostgreSQL and MySQL the runs use their own schema
 //! (`fib_flow_bench` unless `--schema` names another), emptied before and
@@ -58,6 +59,9 @@ pub struct Figure {
     /// Submit-to-start latency percentiles (`latency`), milliseconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<Latency>,
+    /// Whether the latency run submitted through the worker's own manager.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub one_process: Option<bool>,
 }
 
 /// Submit-return to handler-start latency, milliseconds (nearest rank).
@@ -178,7 +182,14 @@ async fn run_all(target: &Target, args: &BenchArgs) -> anyhow::Result<Vec<Figure
             Workload::Latency => {
                 let interval = Duration::from_millis(args.latency_interval_ms);
                 let poll = Duration::from_millis(args.poll_ms);
-                figures.push(latency(target, args.latency_tasks, interval, poll, max_wait).await?);
+                let run = LatencyRun {
+                    tasks: args.latency_tasks,
+                    interval,
+                    poll,
+                    one_process: args.one_process,
+                    max_wait,
+                };
+                figures.push(latency(target, &run).await?);
             }
         }
     }
@@ -208,6 +219,7 @@ fn figure(
         rate: tasks as f64 / elapsed.as_secs_f64().max(1e-9),
         tenths: Vec::new(),
         latency_ms: None,
+        one_process: None,
     }
 }
 
@@ -327,13 +339,25 @@ async fn drain(
     Ok(figure)
 }
 
-async fn latency(
-    target: &Target,
+/// The parameters of one latency run.
+struct LatencyRun {
     tasks: usize,
     interval: Duration,
     poll: Duration,
+    /// Submit through the worker's own manager (the in-process wake-up)
+    /// instead of a second one.
+    one_process: bool,
     max_wait: Duration,
-) -> anyhow::Result<Figure> {
+}
+
+async fn latency(target: &Target, run: &LatencyRun) -> anyhow::Result<Figure> {
+    let LatencyRun {
+        tasks,
+        interval,
+        poll,
+        one_process,
+        max_wait,
+    } = *run;
     let worker = target.manager_polling(10, poll).await?;
     let started: Arc<std::sync::Mutex<Vec<Option<Instant>>>> =
         Arc::new(std::sync::Mutex::new(vec![None; tasks]));
@@ -351,7 +375,10 @@ async fn latency(
         }
     })?;
     // Never started and without the handler: it only inserts rows.
-    let submitter = target.manager_polling(1, poll).await?;
+    let submitter = match one_process {
+        true => worker.clone(),
+        false => target.manager_polling(1, poll).await?,
+    };
     worker.start().await?;
     // Let the worker settle into its idle wait.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -397,9 +424,12 @@ async fn latency(
             p99: percentile(&latencies, 99.0),
             max: percentile(&latencies, 100.0),
         }),
+        one_process: Some(one_process),
         ..figure("latency", &worker, tasks, elapsed)
     };
-    submitter.stop().await?;
+    if !one_process {
+        submitter.stop().await?;
+    }
     finish(worker).await?;
     Ok(figure)
 }
