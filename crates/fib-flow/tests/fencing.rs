@@ -25,16 +25,7 @@ const WORKER_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(1);
 /// straight through it.
 #[test]
 fn worker_process_entry() {
-    let Ok(dir) = std::env::var("FIB_FLOW_TEST_FENCE_DIR") else {
-        return;
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime
-        .block_on(worker_a(PathBuf::from(dir)))
-        .expect("worker");
+    common::worker_process_entry("FIB_FLOW_TEST_FENCE_DIR", worker_a);
 }
 
 /// Writes `text` to `dir/name` whole (written aside, then renamed).

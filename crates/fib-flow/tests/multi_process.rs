@@ -33,16 +33,7 @@ fn now_ms() -> u128 {
 /// ordinary test run passes straight through it.
 #[test]
 fn worker_process_entry() {
-    let Ok(out) = std::env::var("FIB_FLOW_TEST_WORKER_OUT") else {
-        return;
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime
-        .block_on(worker_main(PathBuf::from(out)))
-        .expect("worker");
+    common::worker_process_entry("FIB_FLOW_TEST_WORKER_OUT", worker_main);
 }
 
 /// A worker: records every handler run as a line in its own file, until

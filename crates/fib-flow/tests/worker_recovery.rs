@@ -104,16 +104,7 @@ impl Rng {
 /// ordinary test run passes straight through it.
 #[test]
 fn worker_process_entry() {
-    let Ok(dir) = std::env::var("FIB_FLOW_TEST_CHAOS_DIR") else {
-        return;
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime
-        .block_on(worker_main(PathBuf::from(dir)))
-        .expect("worker");
+    common::worker_process_entry("FIB_FLOW_TEST_CHAOS_DIR", worker_main);
 }
 
 /// A worker of pod `FIB_FLOW_TEST_CHAOS_POD`: once started it writes its

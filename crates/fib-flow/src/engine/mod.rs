@@ -151,6 +151,8 @@ pub(crate) struct Shared {
     pub(crate) fenced: watch::Sender<bool>,
     /// This process's hold on the maintenance lease.
     pub(crate) leadership: election::Leadership,
+    /// When the manager was built (the registry's `meta.started_at`).
+    pub(crate) built_at: chrono::DateTime<chrono::Utc>,
     /// Stops claiming.
     pub(crate) stop_claiming: CancellationToken,
     /// Stops the background services (heartbeats, election,
@@ -181,6 +183,7 @@ impl Shared {
             paused: watch::channel(false).0,
             fenced: watch::channel(false).0,
             leadership: election::Leadership::default(),
+            built_at: chrono::Utc::now(),
             stop_claiming: CancellationToken::new(),
             stop_services: CancellationToken::new(),
             executions: TaskTracker::new(),

@@ -42,7 +42,7 @@ fn params(shared: &Shared, pod_id: &str, again: bool) -> WorkerRegisterParams {
         "pid": std::process::id(),
         "host": host_name(),
         "version": env!("CARGO_PKG_VERSION"),
-        "started_at": chrono::Utc::now().to_rfc3339(),
+        "started_at": shared.built_at.to_rfc3339(),
     });
     if again {
         meta["recovered_at"] = serde_json::json!(chrono::Utc::now().to_rfc3339());

@@ -95,6 +95,24 @@ pub struct AuditRows {
 }
 
 impl AuditRows {
+    /// The `task_created` events of newly inserted top-level tasks:
+    /// `created[i]` stamped with `ids[i]` as its task and root id.
+    pub fn created(ids: &[i64], created: &[NewEvent]) -> Self {
+        let events = ids
+            .iter()
+            .zip(created)
+            .map(|(&id, event)| NewEvent {
+                task_id: id,
+                root_id: id,
+                ..event.clone()
+            })
+            .collect();
+        AuditRows {
+            events,
+            ..AuditRows::default()
+        }
+    }
+
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
         self.events.is_empty() && self.opened.is_empty() && self.closed.is_empty()

@@ -135,16 +135,8 @@ pub trait Store: AuditStore + WorkerStore + Send + Sync + 'static {
     async fn task_submit(&self, params: &TaskInsertParams, created: &NewEvent) -> Result<i64> {
         let mut tx = self.begin().await?;
         let id = tx.task_insert(params).await?;
-        let event = NewEvent {
-            task_id: id,
-            root_id: id,
-            ..created.clone()
-        };
-        let rows = AuditRows {
-            events: vec![event],
-            ..AuditRows::default()
-        };
-        tx.audit_write(&rows).await?;
+        tx.audit_write(&AuditRows::created(&[id], std::slice::from_ref(created)))
+            .await?;
         tx.commit().await?;
         Ok(id)
     }

@@ -174,6 +174,27 @@ impl TestDb {
     }
 }
 
+/// The body of a suite's `worker_process_entry` test, the entry point of
+/// the worker processes the suite starts from its own binary: when the
+/// environment variable `var` is set, runs `main` with its value (a path)
+/// on a fresh runtime; an ordinary test run passes straight through.
+pub fn worker_process_entry<F, Fut>(var: &str, main: F)
+where
+    F: FnOnce(std::path::PathBuf) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let Ok(path) = std::env::var(var) else {
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime
+        .block_on(main(std::path::PathBuf::from(path)))
+        .expect("worker");
+}
+
 /// Polls `check` until it returns `Some`, failing the test after
 /// [`DEADLINE`] with `what` in the message.
 pub async fn wait_until<T, F, Fut>(what: &str, mut check: F) -> T

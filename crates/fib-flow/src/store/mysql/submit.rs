@@ -85,20 +85,7 @@ impl MySqlStore {
             let first = inserted_id(done.last_insert_id())?;
             ids.extend((0..chunk.len() as i64).map(|i| first + i * step));
         }
-        let events = ids
-            .iter()
-            .zip(created)
-            .map(|(&id, event)| NewEvent {
-                task_id: id,
-                root_id: id,
-                ..event.clone()
-            })
-            .collect();
-        tx.audit_write(&AuditRows {
-            events,
-            ..AuditRows::default()
-        })
-        .await?;
+        tx.audit_write(&AuditRows::created(&ids, created)).await?;
         Box::new(tx).commit().await?;
         Ok(ids)
     }

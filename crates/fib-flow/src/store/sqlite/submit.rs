@@ -88,20 +88,7 @@ impl SqliteStore {
         }
         // Rowids grow in insert order (array order) within one statement.
         ids.sort_unstable();
-        let events = ids
-            .iter()
-            .zip(created)
-            .map(|(&id, event)| NewEvent {
-                task_id: id,
-                root_id: id,
-                ..event.clone()
-            })
-            .collect();
-        tx.audit_write(&AuditRows {
-            events,
-            ..AuditRows::default()
-        })
-        .await?;
+        tx.audit_write(&AuditRows::created(&ids, created)).await?;
         Box::new(tx).commit().await?;
         Ok(ids)
     }
