@@ -133,6 +133,26 @@ pub struct Config {
     /// processes that should do no background work (at least one process
     /// sharing the database must keep it on). Defaults to true.
     pub maintenance: bool,
+    /// Whether a claim's commit waits until the database has flushed it to
+    /// disk. PostgreSQL only (its `synchronous_commit`, set for the claim's
+    /// transaction alone). Defaults to false: a claim becomes durable with
+    /// the next synchronous commit (its outcome's at the latest), so the
+    /// pickup does not wait for a disk flush; if the database server
+    /// crashes within moments of a claim, the claim can be lost and its
+    /// task runs again, as it would after a worker crash. Every other
+    /// write (submits, outcomes, suspensions) commits synchronously.
+    /// SQLite (WAL, `synchronous=NORMAL`) and MySQL (a server-wide
+    /// setting) ignore it.
+    pub synchronous_claims: bool,
+    /// Whether the maintenance node vacuums fib-flow's busy tables (tasks,
+    /// attempts, the registry) when the database will not: PostgreSQL
+    /// with `autovacuum` off, for the server or the table. A task's row is
+    /// rewritten at its claim and at its outcome; unvacuumed, the dead
+    /// index entries make every later claim slower. A table is vacuumed
+    /// in a maintenance pass once its dead rows exceed 1,000 plus 20 % of
+    /// its live rows. With autovacuum on, and on SQLite and MySQL, it does
+    /// nothing. Defaults to true.
+    pub vacuum: bool,
     /// Which finished workflows are deleted automatically, with their
     /// events and attempts, and how often (see
     /// [`RetentionPolicy`](crate::RetentionPolicy)). Defaults to the
@@ -165,6 +185,8 @@ impl Config {
             worker_heartbeat_timeout: DEFAULT_WORKER_HEARTBEAT_TIMEOUT,
             recover_running_jobs: true,
             maintenance: true,
+            synchronous_claims: false,
+            vacuum: true,
             retention: Some(crate::audit::RetentionPolicy::default()),
         }
     }

@@ -123,6 +123,14 @@ impl TaskManagerBuilder {
         /// Whether this process may be elected the maintenance node.
         /// Defaults to true.
         maintenance: bool;
+        /// Whether a claim's commit waits for its disk flush (PostgreSQL;
+        /// see [`Config::synchronous_claims`](crate::config::Config::synchronous_claims)).
+        /// Defaults to false.
+        synchronous_claims: bool;
+        /// Whether the maintenance node vacuums the busy tables where the
+        /// database will not (PostgreSQL with autovacuum off; see
+        /// [`Config::vacuum`](crate::config::Config::vacuum)). Defaults to true.
+        vacuum: bool;
         /// Wake-ups pushed by other processes (PostgreSQL). Defaults to true.
         notifications: bool;
         /// SQLite lock wait. Defaults to

@@ -443,6 +443,105 @@ backend_test! {
 }
 
 backend_test! {
+    async fn an_async_commit_claim_claims_like_any_other(db) {
+        let store = db.store().await;
+        let id = store.task_insert(&task("a")).await?;
+        let params = TaskClaimManyParams {
+            async_commit: true,
+            ..TaskClaimManyParams::new(WORKER, names(&[("a", 10)]), 10)
+        };
+        let mut tx = store.begin().await?;
+        let rows = tx.task_claim_many(&params).await?;
+        tx.commit().await?;
+        assert_eq!(ids(&rows), [id]);
+        let row = get(&*store, id).await?;
+        assert_eq!((row.status.as_str(), row.worker_id.as_deref()), ("running", Some(WORKER)));
+        Ok(())
+    }
+}
+
+backend_test! {
+    async fn vacuum_if_needed_vacuums_only_where_the_database_will_not(db) {
+        let store = db.store().await;
+        // A table nobody vacuums yet, whatever the server's setting.
+        if db.backend == "postgres" {
+            raw_execute(&db, "ALTER TABLE {tasks} SET (autovacuum_enabled = false)")
+                .await?
+                .context("postgres runs raw SQL")??;
+        }
+        for _ in 0..1_500 {
+            store.task_insert(&task("churn")).await?;
+        }
+        raw_execute(&db, "DELETE FROM {tasks}").await?;
+        if db.backend != "postgres" {
+            assert_eq!(store.vacuum_if_needed().await?, Vec::<String>::new());
+            return Ok(());
+        }
+        // The statistics reach the server within about a second.
+        let vacuumed = wait_until("the dead rows to be counted and vacuumed", || {
+            let store = store.clone();
+            async move {
+                let tables = store.vacuum_if_needed().await.ok()?;
+                (!tables.is_empty()).then_some(tables)
+            }
+        })
+        .await;
+        assert_eq!(vacuumed, ["fib_flow_tasks"]);
+        assert_eq!(store.vacuum_if_needed().await?, Vec::<String>::new(), "nothing left to do");
+        Ok(())
+    }
+}
+
+/// The PostgreSQL claim statement turns `synchronous_commit` off for its
+/// own transaction only, and only when asked.
+#[tokio::test]
+async fn postgres_claim_commit_mode_is_set_for_its_transaction_only() -> anyhow::Result<()> {
+    use sqlx::{Connection, Row};
+    let Some(db) = TestDb::postgres() else {
+        eprintln!("skipped: FIB_FLOW_TEST_POSTGRES_URL is not set");
+        return Ok(());
+    };
+    let store = db.store().await;
+    // One due row for each claim below (a claim that finds none commits
+    // nothing, whatever its mode).
+    store.task_insert(&task("a")).await?;
+    store.task_insert(&task("a")).await?;
+    let mut conn = sqlx::PgConnection::connect(&db.url).await?;
+    let schema = db.schema.clone().context("a server test has a schema")?;
+    sqlx::query(&format!("SET search_path TO \"{schema}\""))
+        .execute(&mut conn)
+        .await?;
+    let setting = "SELECT current_setting('synchronous_commit')";
+    for (asked, inside) in [(false, "on"), (true, "off")] {
+        let mut tx = conn.begin().await?;
+        sqlx::query(include_str!(
+            "../src/store/postgres/queries/task_claim_many.sql"
+        ))
+        .bind(vec!["a"])
+        .bind(vec![1_i64])
+        .bind(1_i64)
+        .bind("running")
+        .bind(WORKER)
+        .bind(vec!["pending"])
+        .bind("task_started")
+        .bind("task_retry_started")
+        .bind(asked)
+        .fetch_all(&mut *tx)
+        .await?;
+        let during: String = sqlx::query(setting).fetch_one(&mut *tx).await?.try_get(0)?;
+        assert_eq!(during, inside, "asked for async commit: {asked}");
+        tx.commit().await?;
+        let after: String = sqlx::query(setting)
+            .fetch_one(&mut conn)
+            .await?
+            .try_get(0)?;
+        assert_eq!(after, "on", "the session keeps its own setting");
+    }
+    db.cleanup().await;
+    Ok(())
+}
+
+backend_test! {
     async fn task_claim_many_honours_the_overall_and_per_name_limits(db) {
         let store = db.store().await;
         let mut a = Vec::new();

@@ -68,10 +68,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
 pub(crate) async fn run_once(shared: &Arc<Shared>) -> Result<Claimed> {
     let (free, names) = {
         let running = shared.running();
-        let free = shared
-            .config
-            .max_concurrent_tasks
-            .saturating_sub(running.tasks.len());
+        let free = running.free_slots(shared.config.max_concurrent_tasks);
         let names: Vec<ClaimName> = shared
             .registry
             .names()
@@ -96,6 +93,7 @@ pub(crate) async fn run_once(shared: &Arc<Shared>) -> Result<Claimed> {
     let params = TaskClaimManyParams {
         // A registered worker superseded or reaped meanwhile claims nothing.
         require_active_worker: shared.config.pod_id.is_some(),
+        async_commit: !shared.config.synchronous_claims,
         ..TaskClaimManyParams::new(&shared.config.worker_id, names, asked)
     };
     let rows = claim_with_audit(shared.store.as_ref(), &params).await?;

@@ -3,7 +3,8 @@
 //! lease: reap workers whose lease lapsed, take back the running tasks of
 //! workers that are gone, then time out running tasks whose own lease
 //! lapsed (workers without a registry row) or that ran far past their
-//! timeout. Recovery comes before the expiry sweep, so the tasks of a
+//! timeout, and vacuum the busy tables where the database does not (see
+//! `Config::vacuum`). Recovery comes before the expiry sweep, so the tasks of a
 //! worker just reaped are recovered, not counted as failed attempts.
 
 use std::sync::Arc;
@@ -69,6 +70,18 @@ pub(crate) async fn run_once(shared: &Shared) {
             shared.wake.notify_one();
         }
         Err(error) => tracing::warn!(%error, "expiry sweep failed"),
+    }
+    if shared.config.vacuum {
+        match shared.store.vacuum_if_needed().await {
+            Ok(tables) if !tables.is_empty() => {
+                tracing::debug!(
+                    ?tables,
+                    "vacuumed tables the database does not vacuum itself"
+                );
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "vacuuming the task tables failed"),
+        }
     }
 }
 

@@ -52,26 +52,62 @@ pub(crate) struct RunningTask {
 /// The in-process bookkeeping of running attempts, keyed by task id *and*
 /// attempt number: a stale attempt of a task (lost, still finishing) and the
 /// newer attempt that re-claimed it are two entries.
+///
+/// A slot (`max_concurrent_tasks`, and a name's own limit) is held while a
+/// handler executes: an attempt whose handler returned frees its slot
+/// while its outcome waits for the completer, so the claim loop refills at
+/// once instead of after the write (River's completer does the same). The
+/// attempt stays in `tasks` until its outcome is written.
 #[derive(Debug, Default)]
 pub(crate) struct RunningSet {
     pub(crate) tasks: HashMap<TaskLease, RunningTask>,
+    /// Executing attempts per name (finishing ones are not counted).
     pub(crate) by_name: HashMap<String, usize>,
+    /// How many entries of `tasks` are finishing.
+    finishing: usize,
 }
 
 impl RunningSet {
     pub(crate) fn insert(&mut self, lease: TaskLease, task: RunningTask) {
-        *self.by_name.entry(task.name.clone()).or_default() += 1;
+        if !task.finishing {
+            *self.by_name.entry(task.name.clone()).or_default() += 1;
+        } else {
+            self.finishing += 1;
+        }
         if let Some(replaced) = self.tasks.insert(lease, task) {
             // Cannot happen (the database hands out each attempt once), but
-            // keep the per-name counts right if it did.
-            self.forget_name(&replaced.name);
+            // keep the counts right if it did.
+            if replaced.finishing {
+                self.finishing = self.finishing.saturating_sub(1);
+            } else {
+                self.forget_name(&replaced.name);
+            }
         }
     }
 
     pub(crate) fn remove(&mut self, lease: TaskLease) -> Option<RunningTask> {
         let task = self.tasks.remove(&lease)?;
-        self.forget_name(&task.name);
+        if task.finishing {
+            self.finishing = self.finishing.saturating_sub(1);
+        } else {
+            self.forget_name(&task.name);
+        }
         Some(task)
+    }
+
+    /// Attempts whose handlers are executing (each holds a slot).
+    pub(crate) fn executing_count(&self) -> usize {
+        self.tasks.len().saturating_sub(self.finishing)
+    }
+
+    /// Free slots out of `max`: `max` less the executing attempts, and no
+    /// more than keeps the attempts held here (executing or waiting for
+    /// their outcome to be written) within twice `max`, so a slow
+    /// database holds back claiming instead of letting outcomes pile up.
+    pub(crate) fn free_slots(&self, max: usize) -> usize {
+        let executing = max.saturating_sub(self.executing_count());
+        let held = max.saturating_mul(2).saturating_sub(self.tasks.len());
+        executing.min(held)
     }
 
     fn forget_name(&mut self, name: &str) {
@@ -103,11 +139,19 @@ impl RunningSet {
         }
     }
 
-    /// Marks an attempt as over (its outcome is being written).
+    /// Marks an attempt as over (its outcome is being written): its slot
+    /// is free from now on.
     pub(crate) fn finishing(&mut self, lease: TaskLease) {
-        if let Some(task) = self.tasks.get_mut(&lease) {
-            task.finishing = true;
+        let Some(task) = self.tasks.get_mut(&lease) else {
+            return;
+        };
+        if task.finishing {
+            return;
         }
+        task.finishing = true;
+        let name = task.name.clone();
+        self.finishing += 1;
+        self.forget_name(&name);
     }
 
     /// The attempts still executing (not finishing).
@@ -414,6 +458,45 @@ mod tests {
         set.remove(fresh);
         assert_eq!(set.running_of("a"), 0);
         assert!(set.by_name.is_empty());
+    }
+
+    #[test]
+    fn a_finishing_attempt_frees_its_slot_but_stays_held() {
+        let mut set = RunningSet::default();
+        let one = TaskLease { id: 1, attempt: 1 };
+        let two = TaskLease { id: 2, attempt: 1 };
+        set.insert(one, task("a"));
+        set.insert(two, task("a"));
+        assert_eq!(set.free_slots(2), 0);
+        set.finishing(one);
+        set.finishing(one);
+        assert_eq!(set.executing_count(), 1);
+        assert_eq!(
+            set.running_of("a"),
+            1,
+            "only executing attempts count per name"
+        );
+        assert_eq!(set.free_slots(2), 1);
+        assert_eq!(set.executing(), vec![two]);
+        set.remove(one);
+        assert_eq!(set.tasks.len(), 1);
+        assert_eq!(set.free_slots(2), 1);
+        set.remove(two);
+        assert_eq!(set.free_slots(2), 2);
+        assert!(set.by_name.is_empty());
+    }
+
+    #[test]
+    fn outcomes_waiting_to_be_written_cap_the_free_slots() {
+        let mut set = RunningSet::default();
+        for id in 1..=4 {
+            let lease = TaskLease { id, attempt: 1 };
+            set.insert(lease, task("a"));
+            set.finishing(lease);
+        }
+        assert_eq!(set.executing_count(), 0);
+        assert_eq!(set.free_slots(3), 2, "at most twice max held: 6 - 4");
+        assert_eq!(set.free_slots(2), 0);
     }
 
     #[test]

@@ -91,6 +91,16 @@ pub trait Store: AuditStore + WorkerStore + Send + Sync + 'static {
     /// The database's current time, in milliseconds since the epoch.
     async fn now_ms(&self) -> Result<i64>;
 
+    /// Vacuums fib-flow's busy tables that need it, when the database
+    /// does not do so itself (PostgreSQL with `autovacuum` off: a queue
+    /// table rewrites every row at claim and completion, and the dead
+    /// index entries left behind slow every later claim). Returns the
+    /// tables vacuumed. Backends that clean up after themselves (SQLite,
+    /// InnoDB's purge) do nothing.
+    async fn vacuum_if_needed(&self) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
     /// The schedule of a cron task (none for a missing task).
     async fn task_cron_get(&self, id: i64) -> Result<Option<CronRow>>;
 

@@ -105,6 +105,10 @@ pub struct TaskClaimManyParams {
     /// claim's transaction, so a worker superseded or reaped meanwhile
     /// claims nothing). False for a worker without a registry row.
     pub require_active_worker: bool,
+    /// Let the claim's transaction commit without waiting for its disk
+    /// flush (PostgreSQL `synchronous_commit = off` for that transaction;
+    /// other backends ignore it). False: the session's setting stands.
+    pub async_commit: bool,
 }
 
 impl TaskClaimManyParams {
@@ -118,6 +122,7 @@ impl TaskClaimManyParams {
             started_event: EventType::TaskStarted.as_str(),
             retry_started_event: EventType::TaskRetryStarted.as_str(),
             require_active_worker: false,
+            async_commit: false,
         }
     }
 }

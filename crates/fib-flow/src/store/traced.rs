@@ -84,6 +84,11 @@ impl Store for Traced {
         self.run("now_ms", self.inner.now_ms()).await
     }
 
+    async fn vacuum_if_needed(&self) -> Result<Vec<String>> {
+        self.run("vacuum_if_needed", self.inner.vacuum_if_needed())
+            .await
+    }
+
     async fn task_cron_get(&self, id: i64) -> Result<Option<CronRow>> {
         self.run("task_cron_get", self.inner.task_cron_get(id))
             .await

@@ -170,6 +170,29 @@ impl Store for PgStore {
             .await?)
     }
 
+    async fn vacuum_if_needed(&self) -> Result<Vec<String>> {
+        let tables: Vec<String> = sqlx::query_scalar(include_str!("queries/vacuum_candidates.sql"))
+            .bind(VACUUMED_TABLES)
+            .bind(VACUUM_MIN_DEAD_ROWS)
+            .bind(VACUUM_DEAD_FRACTION)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut vacuumed = Vec::with_capacity(tables.len());
+        for table in tables {
+            // Only names from the fixed list above reach the statement.
+            let Some(&known) = VACUUMED_TABLES.iter().find(|&&t| t == table) else {
+                continue;
+            };
+            // VACUUM cannot run in a transaction: the simple protocol,
+            // one statement on its own.
+            sqlx::raw_sql(&format!("VACUUM {known}"))
+                .execute(&self.pool)
+                .await?;
+            vacuumed.push(table);
+        }
+        Ok(vacuumed)
+    }
+
     async fn task_cron_get(&self, id: i64) -> Result<Option<CronRow>> {
         Ok(sqlx::query_as(include_str!("queries/task_cron_get.sql"))
             .bind(id)
@@ -341,6 +364,21 @@ impl Store for PgStore {
     }
 }
 
+/// The tables whose rows every task rewrites (claims, completions,
+/// attempt closes, registry renewals): the ones worth vacuuming.
+const VACUUMED_TABLES: &[&str] = &[
+    "fib_flow_tasks",
+    "fib_flow_task_attempts",
+    "fib_flow_workers",
+    "fib_flow_leases",
+];
+/// A table is vacuumed once its dead rows exceed this many plus
+/// [`VACUUM_DEAD_FRACTION`] of its live rows (autovacuum's defaults are
+/// 50 and 0.2; a queue table is small and hot, so it starts higher).
+const VACUUM_MIN_DEAD_ROWS: i64 = 1_000;
+/// See [`VACUUM_MIN_DEAD_ROWS`].
+const VACUUM_DEAD_FRACTION: f64 = 0.2;
+
 /// The claim (see [`Store::task_claim_many`]): one statement, on whatever
 /// connection or transaction it is given.
 async fn claim_many(conn: &mut PgConnection, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>> {
@@ -378,6 +416,7 @@ async fn claim_many(conn: &mut PgConnection, params: &TaskClaimManyParams) -> Re
         .bind(status_names(&params.from))
         .bind(params.started_event)
         .bind(params.retry_started_event)
+        .bind(params.async_commit)
         .fetch_all(&mut *conn)
         .await?;
     rows.sort_by_key(|row| (Reverse(row.priority), row.next_run_at, row.id));

@@ -4,8 +4,15 @@
 -- The status list is spelled out for the partial index
 -- idx_fib_flow_tasks_claim; a unit test keeps it equal to
 -- Transition::Claim's sources, which also guard the update ($6).
+-- With $9 the transaction commits without waiting for its WAL flush
+-- (synchronous_commit = off for this transaction only; see
+-- Config::synchronous_claims); set here so it costs no round trip.
 WITH clock AS (
-    SELECT (extract(epoch FROM now()) * 1000)::bigint AS now
+    SELECT (extract(epoch FROM now()) * 1000)::bigint AS now,
+           set_config('synchronous_commit',
+                      CASE WHEN $9::boolean THEN 'off'
+                           ELSE current_setting('synchronous_commit') END,
+                      true) AS commit_mode
 ),
 picked AS (
     SELECT t.id, t.priority, t.next_run_at
