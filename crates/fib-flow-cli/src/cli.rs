@@ -103,8 +103,9 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 500_000, value_parser = parse_count)]
     pub backlog_tasks: usize,
 
-    /// max_concurrent_tasks of each drain (comma-separated; the best is
-    /// reported too).
+    /// max_concurrent_tasks of each drain, and the claim size of each
+    /// floor-drain (comma-separated; the best drain is reported too;
+    /// backlog uses the first).
     #[arg(long, value_delimiter = ',', default_values_t = [10usize], value_parser = parse_count)]
     pub concurrency: Vec<usize>,
 
