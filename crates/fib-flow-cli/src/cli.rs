@@ -40,8 +40,10 @@ pub enum Command {
     Demo(DemoArgs),
 
     /// Measure throughput and latency on a database: submits one at a
-    /// time, batch submits, drains of no-op tasks, and an idle worker's
-    /// pickup latency.
+    /// time, batch submits, drains of no-op tasks (also of a large
+    /// backlog), an idle worker's pickup latency, and the floor: the same
+    /// statements issued bare, without the engine, which each engine figure
+    /// is given as a fraction of ("of floor").
     ///
     /// On PostgreSQL and MySQL the runs use their own schema (fib_flow_bench
     /// unless --schema names another), emptied before and after each
@@ -60,8 +62,16 @@ pub enum Workload {
     SubmitBatch,
     /// Pre-submitted no-op tasks drained by one manager.
     Drain,
+    /// One drain of a large backlog (--backlog-tasks) at the first
+    /// --concurrency, reported as drain-backlog.
+    Backlog,
     /// Submit-to-handler-start latency of an idle worker.
     Latency,
+    /// The database's ceiling for fib-flow's schema: the same insert,
+    /// claim and complete statements issued bare, without the engine, in
+    /// the same sizes (floor-insert-single, floor-insert-batch,
+    /// floor-drain).
+    Floor,
 }
 
 /// Options of `fib-flow bench`.
@@ -70,7 +80,7 @@ pub struct BenchArgs {
     /// Workloads to run, in order (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',',
           default_values_t = [Workload::SubmitSingle, Workload::SubmitBatch, Workload::Drain,
-                              Workload::Latency])]
+                              Workload::Backlog, Workload::Latency, Workload::Floor])]
     pub workloads: Vec<Workload>,
 
     /// Tasks of submit-single.
@@ -89,8 +99,13 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 50_000, value_parser = parse_count)]
     pub drain_tasks: usize,
 
-    /// max_concurrent_tasks of each drain (comma-separated; the best is
-    /// reported too).
+    /// Tasks of backlog (drain-backlog).
+    #[arg(long, default_value_t = 500_000, value_parser = parse_count)]
+    pub backlog_tasks: usize,
+
+    /// max_concurrent_tasks of each drain, and the claim size of each
+    /// floor-drain (comma-separated; the best drain is reported too;
+    /// backlog uses the first).
     #[arg(long, value_delimiter = ',', default_values_t = [10usize], value_parser = parse_count)]
     pub concurrency: Vec<usize>,
 

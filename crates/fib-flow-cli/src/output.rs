@@ -63,7 +63,9 @@ pub(crate) fn task_error_table(records: &[&TaskRecord]) -> Table {
 }
 
 /// One row per benchmark run: workload, backend, tasks, batch size,
-/// concurrency, seconds, tasks per second and the rate of each tenth.
+/// concurrency, seconds, tasks per second, that rate as a fraction of the
+/// matching floor figure's, and the rate of each tenth (or the latency
+/// percentiles).
 pub(crate) fn bench_table(figures: &[Figure]) -> Table {
     let mut table = table(&[
         "workload",
@@ -73,6 +75,7 @@ pub(crate) fn bench_table(figures: &[Figure]) -> Table {
         "C",
         "seconds",
         "tasks/s",
+        "of floor",
         "tenths (tasks/s)",
     ]);
     let optional = |value: Option<usize>| value.map(|v| v.to_string()).unwrap_or_default();
@@ -92,8 +95,45 @@ pub(crate) fn bench_table(figures: &[Figure]) -> Table {
             number(optional(figure.concurrency)),
             number(format!("{:.2}", figure.seconds)),
             number(format!("{:.0}", figure.rate)),
+            number(
+                figure
+                    .floor_ratio
+                    .map(|r| format!("{r:.2}"))
+                    .unwrap_or_default(),
+            ),
             Cell::new(detail),
         ]);
     }
     table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bench_table_shows_the_fraction_of_the_floor() {
+        let engine = Figure {
+            workload: "drain",
+            backend: "sqlite",
+            tasks: 100,
+            batch: None,
+            concurrency: Some(10),
+            seconds: 1.0,
+            rate: 100.0,
+            tenths: Vec::new(),
+            latency_ms: None,
+            one_process: None,
+            floor_ratio: Some(0.625),
+        };
+        let floor = Figure {
+            workload: "floor-drain",
+            rate: 160.0,
+            floor_ratio: None,
+            ..engine.clone()
+        };
+        let text = bench_table(&[engine, floor]).to_string();
+        assert!(text.contains("of floor"), "{text}");
+        assert!(text.contains("0.62"), "{text}");
+    }
 }

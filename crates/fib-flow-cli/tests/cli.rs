@@ -133,7 +133,9 @@ fn bench_defaults_follow_the_issue() -> anyhow::Result<()> {
             Workload::SubmitSingle,
             Workload::SubmitBatch,
             Workload::Drain,
-            Workload::Latency
+            Workload::Backlog,
+            Workload::Latency,
+            Workload::Floor
         ]
     );
     assert_eq!(
@@ -145,6 +147,7 @@ fn bench_defaults_follow_the_issue() -> anyhow::Result<()> {
         ),
         (10_000, 100_000, 1_000, 50_000)
     );
+    assert_eq!(args.backlog_tasks, 500_000);
     assert_eq!(args.concurrency, [10]);
     assert!(Cli::try_parse_from(["fib-flow", "bench", "--batch-size", "0"]).is_err());
     assert!(Cli::try_parse_from(["fib-flow", "bench", "--workloads", "nap"]).is_err());
@@ -170,6 +173,8 @@ async fn bench_runs_every_workload_and_leaves_nothing_behind() -> anyhow::Result
         "200",
         "--concurrency",
         "2,8",
+        "--backlog-tasks",
+        "40",
         "--latency-tasks",
         "20",
         "--latency-interval-ms",
@@ -192,18 +197,21 @@ async fn bench_runs_every_workload_and_leaves_nothing_behind() -> anyhow::Result
             ("submit-batch", 250, Some(100), None),
             ("drain", 200, None, Some(2)),
             ("drain", 200, None, Some(8)),
+            ("drain-backlog", 40, None, Some(2)),
             ("latency", 20, None, None),
+            ("floor-insert-single", 50, None, None),
+            ("floor-insert-batch", 250, Some(100), None),
+            ("floor-drain", 200, None, Some(2)),
+            ("floor-drain", 200, None, Some(8)),
         ]
     );
     for figure in &figures {
         assert_eq!(figure.backend, "sqlite");
         assert!(figure.rate > 0.0 && figure.seconds > 0.0, "{figure:?}");
     }
-    for drain in figures.iter().filter(|f| f.workload == "drain") {
-        assert_eq!(drain.tenths.len(), 10, "{drain:?}");
-    }
+    assert_drains_and_floor_ratios(&figures)?;
     assert!(bench::best_drain(&figures).is_some());
-    let latency = figures[4].latency_ms.context("latency figures")?;
+    let latency = figures[5].latency_ms.context("latency figures")?;
     assert!(
         latency.p50 <= latency.p99 && latency.p99 <= latency.max,
         "{latency:?}"
@@ -211,6 +219,103 @@ async fn bench_runs_every_workload_and_leaves_nothing_behind() -> anyhow::Result
     // The named database was never created; the scratch file is gone.
     let left: Vec<_> = std::fs::read_dir(dir.path())?.collect::<Result<_, _>>()?;
     assert!(left.is_empty(), "{left:?}");
+    Ok(())
+}
+
+/// Every drain has ten tenths; exactly the engine figures with a floor
+/// counterpart (submit-single, submit-batch, drain) have a positive
+/// `floor_ratio`, present in their JSON.
+fn assert_drains_and_floor_ratios(figures: &[bench::Figure]) -> anyhow::Result<()> {
+    for figure in figures {
+        if figure.workload.contains("drain") {
+            assert_eq!(figure.tenths.len(), 10, "{figure:?}");
+        }
+        let bounded = ["submit-single", "submit-batch", "drain"].contains(&figure.workload);
+        assert_eq!(figure.floor_ratio.is_some(), bounded, "{figure:?}");
+        assert!(figure.floor_ratio.is_none_or(|r| r > 0.0), "{figure:?}");
+        let json = serde_json::to_value(figure)?;
+        assert_eq!(json.get("floor_ratio").is_some(), bounded, "{json}");
+    }
+    Ok(())
+}
+
+/// The server URL of a backend from the test environment; `None` (skip)
+/// when unset, a failure under `FIB_FLOW_TEST_REQUIRE_ALL=1`.
+fn server_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("FIB_FLOW_TEST_REQUIRE_ALL").as_deref() != Ok("1"),
+                "{var} is not set and FIB_FLOW_TEST_REQUIRE_ALL=1"
+            );
+            eprintln!("skipped: {var} is not set");
+            None
+        }
+    }
+}
+
+/// The engine and floor workloads on PostgreSQL and MySQL (when their test
+/// URLs are set), in a schema of their own that ends up empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_floor_and_backlog_run_on_the_servers() -> anyhow::Result<()> {
+    for (var, backend) in [
+        ("FIB_FLOW_TEST_POSTGRES_URL", "postgres"),
+        ("FIB_FLOW_TEST_MYSQL_URL", "mysql"),
+    ] {
+        let Some(url) = server_url(var) else { continue };
+        let schema = "fib_flow_cli_bench_test";
+        let cli = Cli::try_parse_from([
+            "fib-flow",
+            "--database",
+            &url,
+            "bench",
+            "--workloads",
+            "submit-single,submit-batch,drain,backlog,floor",
+            "--single-tasks",
+            "20",
+            "--batch-tasks",
+            "50",
+            "--batch-size",
+            "10",
+            "--drain-tasks",
+            "30",
+            "--backlog-tasks",
+            "40",
+            "--concurrency",
+            "4",
+            "--schema",
+            schema,
+        ])?;
+        let Command::Bench(args) = &cli.command else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        let figures = bench::run(&cli.database, args).await?;
+        let runs: Vec<_> = figures
+            .iter()
+            .map(|f| (f.workload, f.backend, f.tasks))
+            .collect();
+        assert_eq!(
+            runs,
+            [
+                ("submit-single", backend, 20),
+                ("submit-batch", backend, 50),
+                ("drain", backend, 30),
+                ("drain-backlog", backend, 40),
+                ("floor-insert-single", backend, 20),
+                ("floor-insert-batch", backend, 50),
+                ("floor-drain", backend, 30),
+            ]
+        );
+        assert_drains_and_floor_ratios(&figures)?;
+        let manager = TaskManager::builder()
+            .database(url.clone())
+            .schema(schema)
+            .build()
+            .await?;
+        assert!(manager.task_stats(None).await?.is_empty(), "{backend}");
+        manager.stop().await?;
+    }
     Ok(())
 }
 

@@ -80,6 +80,7 @@ pub mod config;
 pub mod cron;
 mod engine;
 mod error;
+pub mod floor;
 mod handler;
 mod manager;
 mod retry;

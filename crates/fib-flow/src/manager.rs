@@ -559,7 +559,7 @@ impl TaskManager {
         Ok(deleted)
     }
 
-    fn insert_params<P: Serialize + ?Sized>(
+    pub(crate) fn insert_params<P: Serialize + ?Sized>(
         &self,
         name: &str,
         payload: &P,

@@ -7,16 +7,28 @@
 //!   concurrency C, timed from `start()` to the last completion, with the
 //!   rate of every tenth of the run (a rate that sags shows a slowdown as
 //!   finished rows accumulate);
+//! - `backlog`: one drain of a large backlog (`--backlog-tasks`, 500,000
+//!   by default) at the first concurrency, reported as `drain-backlog`: its
+//!   tenths show whether the rate sags as the backlog shrinks and finished
+//!   rows pile up;
 //! - `latency`: an idle worker and a submitter (two managers, each with its
 //!   own wake signal, so the worker hears of a task only by polling or by
 //!   PostgreSQL `LISTEN/NOTIFY`, as a worker in another process would);
 //!   N submits a fixed interval apart; the time from `submit` returning to
 //!   the handler starting, p50 / p99 / max. With `--one-process` the worker
-//!   submits to itself (the in-process wake-up, SQLite's only push path).
+//!   submits to itself (the in-process wake-up, SQLite's only push path);
+//! - `floor`: the database's ceiling for fib-flow's schema, through
+//!   [`fib_flow::floor::FloorProbe`] (see the `floor` submodule):
+//!   `floor-insert-single`, `floor-insert-batch` and `floor-drain`, the same
+//!   statements issued bare in the same sizes. Each engine figure with a
+//!   matching floor figure (same tasks, batch and concurrency) gets
+//!   `floor_ratio`, its rate divided by the floor's ("of floor" in the
+//!   table).
 //!
 //! Isolation: on PostgreSQL and MySQL the runs use their own schema
-//! (`fib_flow_bench` unless `--schema` names another), emptied before and
-//! after each workload; on SQLite a fresh file beside the named one
+//! (`fib_flow_bench` unless `--schema` names another), emptied (every
+//! fib-flow table truncated, by [`FloorProbe::reset`]) before and after
+//! each workload; on SQLite a fresh file beside the named one
 //! (`PATH.bench`), removed afterwards; `sqlite::memory:` as it is.
 
 use std::path::PathBuf;
@@ -25,11 +37,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use fib_flow::{BoxError, Step, Task, TaskFilter, TaskManager, TaskStatus};
+use fib_flow::floor::FloorProbe;
+use fib_flow::{BoxError, Step, Task, TaskManager, TaskStatus};
 use serde::Serialize;
 use tokio::sync::Notify;
 
 use crate::cli::{database_url, BenchArgs, Workload};
+
+mod floor;
 
 /// The schema a server run uses unless `--schema` names another.
 pub const DEFAULT_SCHEMA: &str = "fib_flow_bench";
@@ -37,23 +52,26 @@ pub const DEFAULT_SCHEMA: &str = "fib_flow_bench";
 /// The result of one workload run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Figure {
-    /// `submit-single`, `submit-batch` or `drain`.
+    /// `submit-single`, `submit-batch`, `drain`, `drain-backlog`,
+    /// `latency`, `floor-insert-single`, `floor-insert-batch` or
+    /// `floor-drain`.
     pub workload: &'static str,
     /// `sqlite`, `postgres` or `mysql`.
     pub backend: &'static str,
     /// Tasks in the run.
     pub tasks: usize,
-    /// Batch size (`submit-batch`).
+    /// Batch size (`submit-batch`, `floor-insert-batch`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch: Option<usize>,
-    /// `max_concurrent_tasks` (`drain`).
+    /// `max_concurrent_tasks` (`drain`, `drain-backlog`); the claim limit
+    /// (`floor-drain`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<usize>,
     /// Wall time of the measured part, seconds.
     pub seconds: f64,
     /// Tasks per second.
     pub rate: f64,
-    /// Rate in each tenth of the tasks (`drain`), tasks per second.
+    /// Rate in each tenth of the tasks (the drains), tasks per second.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tenths: Vec<f64>,
     /// Submit-to-start latency percentiles (`latency`), milliseconds.
@@ -62,6 +80,12 @@ pub struct Figure {
     /// Whether the latency run submitted through the worker's own manager.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub one_process: Option<bool>,
+    /// This rate divided by the matching floor figure's (`submit-single`
+    /// by `floor-insert-single`, `submit-batch` by `floor-insert-batch`,
+    /// `drain` by `floor-drain`, with the same tasks, batch and
+    /// concurrency), when the same invocation measured both.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub floor_ratio: Option<f64>,
 }
 
 /// Submit-return to handler-start latency, milliseconds (nearest rank).
@@ -138,7 +162,7 @@ impl Target {
             .await
             .context("connecting to the database")?;
         manager.setup().await.context("creating the tables")?;
-        manager.delete_tasks(TaskFilter::new()).await?;
+        FloorProbe::new(&manager)?.reset().await?;
         Ok(manager)
     }
 
@@ -160,7 +184,9 @@ pub async fn run(database: &str, args: &BenchArgs) -> anyhow::Result<Vec<Figure>
     let target = Target::new(database, args.schema.as_deref())?;
     let result = run_all(&target, args).await;
     target.cleanup();
-    result
+    let mut figures = result?;
+    set_floor_ratios(&mut figures);
+    Ok(figures)
 }
 
 async fn run_all(target: &Target, args: &BenchArgs) -> anyhow::Result<Vec<Figure>> {
@@ -176,8 +202,23 @@ async fn run_all(target: &Target, args: &BenchArgs) -> anyhow::Result<Vec<Figure
             }
             Workload::Drain => {
                 for &concurrency in &args.concurrency {
-                    figures.push(drain(target, args.drain_tasks, concurrency, max_wait).await?);
+                    let run = DrainRun {
+                        workload: "drain",
+                        tasks: args.drain_tasks,
+                        concurrency,
+                        max_wait,
+                    };
+                    figures.push(drain(target, &run).await?);
                 }
+            }
+            Workload::Backlog => {
+                let run = DrainRun {
+                    workload: "drain-backlog",
+                    tasks: args.backlog_tasks,
+                    concurrency: args.concurrency.first().copied().unwrap_or(10),
+                    max_wait,
+                };
+                figures.push(drain(target, &run).await?);
             }
             Workload::Latency => {
                 let interval = Duration::from_millis(args.latency_interval_ms);
@@ -191,14 +232,50 @@ async fn run_all(target: &Target, args: &BenchArgs) -> anyhow::Result<Vec<Figure
                 };
                 figures.push(latency(target, &run).await?);
             }
+            Workload::Floor => figures.extend(floor::run(target, args).await?),
         }
     }
     Ok(figures)
 }
 
+/// The engine workload a floor workload bounds.
+fn engine_of(floor_workload: &str) -> Option<&'static str> {
+    match floor_workload {
+        "floor-insert-single" => Some("submit-single"),
+        "floor-insert-batch" => Some("submit-batch"),
+        "floor-drain" => Some("drain"),
+        _ => None,
+    }
+}
+
+/// Gives each engine figure with a matching floor figure (same backend,
+/// tasks, batch and concurrency) its `floor_ratio`.
+fn set_floor_ratios(figures: &mut [Figure]) {
+    let floors: Vec<Figure> = figures
+        .iter()
+        .filter(|f| engine_of(f.workload).is_some())
+        .cloned()
+        .collect();
+    for figure in figures.iter_mut() {
+        let matching = floors.iter().find(|floor| {
+            engine_of(floor.workload) == Some(figure.workload)
+                && (floor.backend, floor.tasks, floor.batch, floor.concurrency)
+                    == (
+                        figure.backend,
+                        figure.tasks,
+                        figure.batch,
+                        figure.concurrency,
+                    )
+        });
+        if let Some(floor) = matching.filter(|floor| floor.rate > 0.0) {
+            figure.floor_ratio = Some(figure.rate / floor.rate);
+        }
+    }
+}
+
 /// Empties the tables after a run and closes the manager.
 async fn finish(manager: TaskManager) -> anyhow::Result<()> {
-    manager.delete_tasks(TaskFilter::new()).await?;
+    FloorProbe::new(&manager)?.reset().await?;
     manager.stop().await?;
     Ok(())
 }
@@ -220,6 +297,7 @@ fn figure(
         tenths: Vec::new(),
         latency_ms: None,
         one_process: None,
+        floor_ratio: None,
     }
 }
 
@@ -255,12 +333,69 @@ struct Progress {
     changed: Notify,
 }
 
-async fn drain(
-    target: &Target,
+/// When each tenth of a run's tasks was done, as offsets from its start.
+struct Tenths {
+    tasks: usize,
+    marks: Vec<Duration>,
+}
+
+impl Tenths {
+    fn new(tasks: usize) -> Self {
+        Tenths {
+            tasks,
+            marks: Vec::with_capacity(10),
+        }
+    }
+
+    /// Tasks done at the end of tenth `k` (0 to 10).
+    fn boundary(&self, k: usize) -> usize {
+        (self.tasks * k).div_ceil(10)
+    }
+
+    /// Records `done` tasks at `at`: marks every tenth it completes.
+    fn record(&mut self, done: usize, at: Duration) {
+        while !self.is_full() && done >= self.boundary(self.marks.len() + 1) {
+            self.marks.push(at);
+        }
+    }
+
+    /// Whether all ten tenths are marked.
+    fn is_full(&self) -> bool {
+        self.marks.len() == 10
+    }
+
+    /// The rate of each marked tenth, tasks per second.
+    fn rates(&self) -> Vec<f64> {
+        let mut previous = Duration::ZERO;
+        self.marks
+            .iter()
+            .enumerate()
+            .map(|(k, &at)| {
+                let count = self.boundary(k + 1) - self.boundary(k);
+                let rate = count as f64 / (at - previous).as_secs_f64().max(1e-9);
+                previous = at;
+                rate
+            })
+            .collect()
+    }
+}
+
+/// One drain: `tasks` pre-submitted no-op tasks drained by one manager at
+/// `concurrency`, reported as `workload` (`drain` or `drain-backlog`).
+struct DrainRun {
+    workload: &'static str,
     tasks: usize,
     concurrency: usize,
     max_wait: Duration,
-) -> anyhow::Result<Figure> {
+}
+
+async fn drain(target: &Target, run: &DrainRun) -> anyhow::Result<Figure> {
+    let DrainRun {
+        workload,
+        tasks,
+        concurrency,
+        max_wait,
+    } = *run;
     let manager = target.manager(concurrency).await?;
     let payloads: Vec<usize> = (0..tasks).collect();
     for chunk in payloads.chunks(1_000) {
@@ -284,21 +419,19 @@ async fn drain(
     // Each tenth is timed when its last handler returned; the end when the
     // database counts every task completed (outcomes are written in
     // batches after the handlers return).
-    let mut marks = Vec::with_capacity(10);
-    let tenth = |k: usize| (tasks * k).div_ceil(10);
+    let mut tenths = Tenths::new(tasks);
     let gave_up = |done: u64| {
-        anyhow::anyhow!("drain: only {done} of {tasks} tasks done after {max_wait:?} (--max-wait)")
+        anyhow::anyhow!(
+            "{workload}: only {done} of {tasks} tasks done after {max_wait:?} (--max-wait)"
+        )
     };
-    while marks.len() < 10 {
+    while !tenths.is_full() {
         if started.elapsed() > max_wait {
             return Err(gave_up(progress.done.load(Ordering::Relaxed) as u64));
         }
         let notified = progress.changed.notified();
-        let done = progress.done.load(Ordering::Relaxed);
-        while marks.len() < 10 && done >= tenth(marks.len() + 1) {
-            marks.push(started.elapsed());
-        }
-        if marks.len() < 10 {
+        tenths.record(progress.done.load(Ordering::Relaxed), started.elapsed());
+        if !tenths.is_full() {
             let _ = tokio::time::timeout(Duration::from_millis(100), notified).await;
         }
     }
@@ -318,22 +451,10 @@ async fn drain(
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let elapsed = started.elapsed();
-    let mut previous = Duration::ZERO;
-    let tenths = marks
-        .iter()
-        .enumerate()
-        .map(|(k, &at)| {
-            let count = tenth(k + 1) - tenth(k);
-            let rate = count as f64 / (at - previous).as_secs_f64().max(1e-9);
-            previous = at;
-            rate
-        })
-        .collect();
     let figure = Figure {
         concurrency: Some(concurrency),
-        tenths,
-        ..figure("drain", &manager, tasks, elapsed)
+        tenths: tenths.rates(),
+        ..figure(workload, &manager, tasks, started.elapsed())
     };
     finish(manager).await?;
     Ok(figure)
@@ -464,5 +585,56 @@ mod tests {
         assert_eq!(percentile(&values, 100.0), 100.0);
         assert_eq!(percentile(&values[..1], 99.0), 1.0);
         assert_eq!(percentile(&[], 50.0), 0.0);
+    }
+
+    fn run(workload: &'static str, batch: Option<usize>, c: Option<usize>, rate: f64) -> Figure {
+        Figure {
+            workload,
+            backend: "sqlite",
+            tasks: 100,
+            batch,
+            concurrency: c,
+            seconds: 1.0,
+            rate,
+            tenths: Vec::new(),
+            latency_ms: None,
+            one_process: None,
+            floor_ratio: None,
+        }
+    }
+
+    #[test]
+    fn floor_ratios_pair_runs_of_the_same_sizes() {
+        let mut figures = vec![
+            run("submit-single", None, None, 50.0),
+            run("submit-batch", Some(10), None, 300.0),
+            run("drain", None, Some(2), 40.0),
+            run("drain", None, Some(8), 90.0),
+            run("drain-backlog", None, Some(2), 40.0),
+            run("floor-insert-single", None, None, 100.0),
+            run("floor-insert-batch", Some(20), None, 900.0),
+            run("floor-drain", None, Some(2), 80.0),
+        ];
+        set_floor_ratios(&mut figures);
+        let ratios: Vec<Option<f64>> = figures.iter().map(|f| f.floor_ratio).collect();
+        assert_eq!(
+            ratios,
+            [Some(0.5), None, Some(0.5), None, None, None, None, None]
+        );
+    }
+
+    #[test]
+    fn tenths_are_marked_when_crossed() {
+        // Tenths of 25 tasks end at 3, 5, 8, 10, 13, ...
+        let mut tenths = Tenths::new(25);
+        tenths.record(4, Duration::from_secs(1));
+        assert_eq!(tenths.marks.len(), 1);
+        tenths.record(5, Duration::from_secs(2));
+        assert_eq!(tenths.marks.len(), 2);
+        tenths.record(25, Duration::from_secs(4));
+        assert!(tenths.is_full());
+        let rates = tenths.rates();
+        assert_eq!(rates.len(), 10);
+        assert_eq!(rates[..3], [3.0, 2.0, 1.5]);
     }
 }

@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 
 pub mod audit;
+pub mod floor;
 pub mod migrate;
 #[cfg(feature = "mysql")]
 pub mod mysql;
@@ -31,10 +32,12 @@ pub mod row;
 pub mod sqlite;
 mod traced;
 mod traced_audit;
+mod traced_floor;
 mod traced_workers;
 pub mod workers;
 
 pub use audit::*;
+pub use floor::*;
 pub use params::*;
 pub use row::*;
 pub use workers::*;
@@ -62,7 +65,7 @@ pub struct StoreCaps {
 /// The operations the engine needs from a database. See the module docs:
 /// not semver-stable, do not implement.
 #[async_trait]
-pub trait Store: AuditStore + WorkerStore + Send + Sync + 'static {
+pub trait Store: AuditStore + FloorStore + WorkerStore + Send + Sync + 'static {
     /// The backend's capabilities.
     fn caps(&self) -> StoreCaps;
 

@@ -11,6 +11,7 @@
 //! is recorded only when all of it succeeded).
 
 mod audit;
+mod floor;
 mod submit;
 mod workers;
 

@@ -27,6 +27,7 @@ use crate::state::TaskStatus;
 use crate::task::TaskId;
 
 mod audit;
+mod floor;
 mod listen;
 mod submit;
 mod workers;

@@ -12,6 +12,7 @@
 //! milliseconds, and bound as parameters.
 
 mod audit;
+mod floor;
 mod submit;
 mod workers;
 

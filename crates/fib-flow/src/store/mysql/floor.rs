@@ -1,0 +1,52 @@
+//! The benchmark floor's statements on MySQL / MariaDB (see
+//! [`FloorStore`](crate::store::floor::FloorStore)): each one autocommitted
+//! statement on the pool (the reset one command of several `TRUNCATE
+//! TABLE`s), timed by the database clock.
+
+use async_trait::async_trait;
+use sqlx::Executor;
+
+use super::MySqlStore;
+use crate::error::Result;
+use crate::state::TaskStatus;
+use crate::store::floor::{floor_rows_json, FloorCompleteParams, FloorStore};
+use crate::store::params::{json_list, TaskInsertParams};
+
+#[async_trait]
+impl FloorStore for MySqlStore {
+    async fn floor_reset(&self) -> Result<()> {
+        // A plain string runs through the text protocol, which accepts the
+        // file's several statements (and TRUNCATE).
+        (&self.pool)
+            .execute(include_str!("queries/floor_reset.sql"))
+            .await?;
+        Ok(())
+    }
+
+    async fn floor_task_complete_many(&self, params: &FloorCompleteParams) -> Result<u64> {
+        if params.ids.is_empty() {
+            return Ok(0);
+        }
+        let done = sqlx::query(include_str!("queries/floor_task_complete_many.sql"))
+            .bind(json_list(&params.ids))
+            .bind(params.to.as_str())
+            .bind(&params.result)
+            .bind(params.last_event_type)
+            .bind(params.from.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn floor_task_insert_many(&self, params: &[TaskInsertParams]) -> Result<u64> {
+        if params.is_empty() {
+            return Ok(0);
+        }
+        let done = sqlx::query(include_str!("queries/floor_task_insert_many.sql"))
+            .bind(TaskStatus::Pending.as_str())
+            .bind(floor_rows_json(params))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,50 @@
+//! The benchmark floor's statements on SQLite (see
+//! [`FloorStore`](crate::store::floor::FloorStore)): each one command on
+//! the writer connection, autocommitted, timed by this process's clock.
+
+use async_trait::async_trait;
+
+use super::{now_ms, SqliteStore};
+use crate::error::Result;
+use crate::state::TaskStatus;
+use crate::store::floor::{floor_rows_json, FloorCompleteParams, FloorStore};
+use crate::store::params::{json_list, TaskInsertParams};
+
+#[async_trait]
+impl FloorStore for SqliteStore {
+    async fn floor_reset(&self) -> Result<()> {
+        sqlx::query(include_str!("queries/floor_reset.sql"))
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn floor_task_complete_many(&self, params: &FloorCompleteParams) -> Result<u64> {
+        if params.ids.is_empty() {
+            return Ok(0);
+        }
+        let done = sqlx::query(include_str!("queries/floor_task_complete_many.sql"))
+            .bind(json_list(&params.ids))
+            .bind(params.from.as_str())
+            .bind(params.to.as_str())
+            .bind(&params.result)
+            .bind(params.last_event_type)
+            .bind(now_ms())
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn floor_task_insert_many(&self, params: &[TaskInsertParams]) -> Result<u64> {
+        if params.is_empty() {
+            return Ok(0);
+        }
+        let done = sqlx::query(include_str!("queries/floor_task_insert_many.sql"))
+            .bind(TaskStatus::Pending.as_str())
+            .bind(floor_rows_json(params))
+            .bind(now_ms())
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
