@@ -144,14 +144,17 @@ pub struct Config {
     /// SQLite (WAL, `synchronous=NORMAL`) and MySQL (a server-wide
     /// setting) ignore it.
     pub synchronous_claims: bool,
-    /// Whether the maintenance node vacuums fib-flow's busy tables (tasks,
-    /// attempts, the registry) when the database will not: PostgreSQL
-    /// with `autovacuum` off, for the server or the table. A task's row is
-    /// rewritten at its claim and at its outcome; unvacuumed, the dead
-    /// index entries make every later claim slower. A table is vacuumed
-    /// in a maintenance pass once its dead rows exceed 1,000 plus 20 % of
-    /// its live rows. With autovacuum on, and on SQLite and MySQL, it does
-    /// nothing. Defaults to true.
+    /// Whether the maintenance node vacuums and analyses fib-flow's busy
+    /// tables (tasks, attempts, events, the registry) when the database
+    /// will not: PostgreSQL with `autovacuum` off, for the server or the
+    /// table. A task's row is rewritten at its claim and at its outcome;
+    /// unvacuumed, the dead index entries make every later claim slower,
+    /// and unanalysed, plans cached while a table was small keep scanning
+    /// it whole once it is large. In a maintenance pass a table is
+    /// vacuumed once its dead rows exceed 1,000 plus 20 % of its live
+    /// rows, and analysed once its changed rows exceed 1,000 plus 10 %.
+    /// With autovacuum on, and on SQLite and MySQL, it does nothing.
+    /// Defaults to true.
     pub vacuum: bool,
     /// Which finished workflows are deleted automatically, with their
     /// events and attempts, and how often (see

@@ -73,10 +73,10 @@ pub(crate) async fn run_once(shared: &Shared) {
     }
     if shared.config.vacuum {
         match shared.store.vacuum_if_needed().await {
-            Ok(tables) if !tables.is_empty() => {
+            Ok(commands) if !commands.is_empty() => {
                 tracing::debug!(
-                    ?tables,
-                    "vacuumed tables the database does not vacuum itself"
+                    ?commands,
+                    "vacuumed or analysed tables the database leaves alone"
                 );
             }
             Ok(_) => {}

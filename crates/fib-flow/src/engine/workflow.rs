@@ -93,8 +93,23 @@ async fn apply_in_one_transaction(
     let mut effects = Effects::default();
     let mut audit = AuditRows::default();
     let mut applied = Vec::with_capacity(writes.len());
-    for write in writes {
-        applied.push(apply(tx.as_mut(), write, &mut effects, &mut audit).await?);
+    if batchable(writes) {
+        // One statement for all the status changes (PostgreSQL); what
+        // follows each is then worked out as for a single change.
+        let changes: Vec<TaskSetStatusParams> = writes.iter().map(|w| w.change.clone()).collect();
+        let tasks = tx.task_set_status_many(&changes).await?;
+        for (write, task) in writes.iter().zip(tasks) {
+            let Some(task) = task else {
+                applied.push(false);
+                continue;
+            };
+            follow_up(tx.as_mut(), write, task, &mut effects, &mut audit).await?;
+            applied.push(true);
+        }
+    } else {
+        for write in writes {
+            applied.push(apply(tx.as_mut(), write, &mut effects, &mut audit).await?);
+        }
     }
     tx.audit_write(&audit).await?;
     tx.commit().await?;
@@ -121,6 +136,31 @@ pub(crate) async fn apply(
     let Some(task) = tx.task_set_status(&write.change).await? else {
         return Ok(false);
     };
+    follow_up(tx, write, task, effects, audit).await?;
+    Ok(true)
+}
+
+/// Whether `writes` can share one batched status change: more than one,
+/// each touching only its own task's row, no two of the same task.
+fn batchable(writes: &[Write]) -> bool {
+    if writes.len() < 2 || !writes.iter().all(|w| w.isolated && w.children.is_empty()) {
+        return false;
+    }
+    let mut ids: Vec<i64> = writes.iter().map(|w| w.change.id).collect();
+    ids.sort_unstable();
+    ids.windows(2).all(|pair| pair[0] != pair[1])
+}
+
+/// Everything that follows `write`'s change once it applied to `task`:
+/// its audit rows, its children, waking, due times, cancelling
+/// descendants and telling parents.
+async fn follow_up(
+    tx: &mut dyn StoreTx,
+    write: &Write,
+    task: TaskRef,
+    effects: &mut Effects,
+    audit: &mut AuditRows,
+) -> Result<()> {
     record::status_changed(&write.change, &task, audit);
     if !write.children.is_empty() {
         let mut ids = Vec::with_capacity(write.children.len());
@@ -156,7 +196,7 @@ pub(crate) async fn apply(
     if write.change.to().is_terminal() {
         propagate(tx, task, effects, audit).await?;
     }
-    Ok(true)
+    Ok(())
 }
 
 /// Tells the parents of a task that reached a terminal status, level by
@@ -255,4 +295,59 @@ async fn cancel_descendants(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Fence;
+
+    fn completion(id: i64, isolated: bool) -> Write {
+        let fence = Fence {
+            worker_id: "w".into(),
+            attempt: 1,
+        };
+        Write {
+            change: TaskSetStatusParams::completed(id, fence, "null".into()),
+            children: Vec::new(),
+            isolated,
+        }
+    }
+
+    #[test]
+    fn isolated_writes_of_distinct_tasks_share_one_batched_change() {
+        assert!(batchable(&[completion(1, true), completion(2, true)]));
+    }
+
+    #[test]
+    fn a_single_write_a_shared_row_or_a_repeated_task_is_not_batched() {
+        assert!(
+            !batchable(&[completion(1, true)]),
+            "one write: the plain statement"
+        );
+        assert!(!batchable(&[completion(1, true), completion(2, false)]));
+        assert!(
+            !batchable(&[
+                completion(1, true),
+                completion(2, true),
+                completion(1, true)
+            ]),
+            "two changes of one task must apply in order"
+        );
+        let mut parent = completion(3, true);
+        parent.children.push(TaskInsertParams {
+            name: "child".into(),
+            kind: TaskKind::Async,
+            payload: None,
+            priority: 0,
+            tag: None,
+            timeout_ms: 1_000,
+            max_attempts: 1,
+            retry_interval_ms: 0,
+            next_run: NextRun::Keep,
+            cron_expr: None,
+            parent: None,
+        });
+        assert!(!batchable(&[completion(1, true), parent]));
+    }
 }

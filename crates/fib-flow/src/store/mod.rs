@@ -94,12 +94,13 @@ pub trait Store: AuditStore + FloorStore + WorkerStore + Send + Sync + 'static {
     /// The database's current time, in milliseconds since the epoch.
     async fn now_ms(&self) -> Result<i64>;
 
-    /// Vacuums fib-flow's busy tables that need it, when the database
-    /// does not do so itself (PostgreSQL with `autovacuum` off: a queue
-    /// table rewrites every row at claim and completion, and the dead
-    /// index entries left behind slow every later claim). Returns the
-    /// tables vacuumed. Backends that clean up after themselves (SQLite,
-    /// InnoDB's purge) do nothing.
+    /// Vacuums and analyses fib-flow's busy tables where they need it,
+    /// when the database does not do so itself (PostgreSQL with
+    /// `autovacuum` off: a queue table rewrites every row at claim and
+    /// completion, the dead index entries left behind slow every later
+    /// claim, and plans cached while a table was small go on scanning it
+    /// whole once it is large). Returns the commands it ran. Backends that
+    /// clean up after themselves (SQLite, InnoDB's purge) do nothing.
     async fn vacuum_if_needed(&self) -> Result<Vec<String>> {
         Ok(Vec::new())
     }
@@ -231,6 +232,22 @@ pub trait StoreTx: Send {
     /// One status change, guarded by its allowed source statuses and (when
     /// given) its fence; returns the task when it applied.
     async fn task_set_status(&mut self, params: &TaskSetStatusParams) -> Result<Option<TaskRef>>;
+
+    /// Several status changes of distinct tasks, each guarded as in
+    /// [`StoreTx::task_set_status`]; returns, per change in order, the
+    /// task when it applied. PostgreSQL writes them with one statement;
+    /// the other backends (SQLite in-process, MySQL without `RETURNING`
+    /// on updates) one by one.
+    async fn task_set_status_many(
+        &mut self,
+        changes: &[TaskSetStatusParams],
+    ) -> Result<Vec<Option<TaskRef>>> {
+        let mut applied = Vec::with_capacity(changes.len());
+        for change in changes {
+            applied.push(self.task_set_status(change).await?);
+        }
+        Ok(applied)
+    }
 
     /// Stamps `task_created` as the newest event of a task that has none
     /// yet (a cron task its upsert just inserted); returns whether it did,

@@ -261,4 +261,17 @@ impl StoreTx for TracedTx {
         )
         .await
     }
+
+    async fn task_set_status_many(
+        &mut self,
+        changes: &[TaskSetStatusParams],
+    ) -> Result<Vec<Option<TaskRef>>> {
+        let backend = self.backend;
+        traced(
+            "task_set_status_many",
+            backend,
+            self.inner.task_set_status_many(changes),
+        )
+        .await
+    }
 }

@@ -29,6 +29,7 @@ use crate::task::TaskId;
 mod audit;
 mod floor;
 mod listen;
+mod status_changes;
 mod submit;
 mod workers;
 
@@ -172,26 +173,32 @@ impl Store for PgStore {
     }
 
     async fn vacuum_if_needed(&self) -> Result<Vec<String>> {
-        let tables: Vec<String> = sqlx::query_scalar(include_str!("queries/vacuum_candidates.sql"))
-            .bind(VACUUMED_TABLES)
-            .bind(VACUUM_MIN_DEAD_ROWS)
-            .bind(VACUUM_DEAD_FRACTION)
-            .fetch_all(&self.pool)
-            .await?;
-        let mut vacuumed = Vec::with_capacity(tables.len());
-        for table in tables {
+        let due: Vec<(String, bool, bool)> =
+            sqlx::query_as(include_str!("queries/vacuum_candidates.sql"))
+                .bind(VACUUMED_TABLES)
+                .bind(VACUUM_MIN_ROWS)
+                .bind(VACUUM_DEAD_FRACTION)
+                .bind(ANALYZE_CHANGED_FRACTION)
+                .fetch_all(&self.pool)
+                .await?;
+        let mut done = Vec::with_capacity(due.len());
+        for (table, vacuum, analyze) in due {
             // Only names from the fixed list above reach the statement.
             let Some(&known) = VACUUMED_TABLES.iter().find(|&&t| t == table) else {
                 continue;
             };
+            let command = match (vacuum, analyze) {
+                (true, true) => format!("VACUUM (ANALYZE) {known}"),
+                (true, false) => format!("VACUUM {known}"),
+                (false, true) => format!("ANALYZE {known}"),
+                (false, false) => continue,
+            };
             // VACUUM cannot run in a transaction: the simple protocol,
             // one statement on its own.
-            sqlx::raw_sql(&format!("VACUUM {known}"))
-                .execute(&self.pool)
-                .await?;
-            vacuumed.push(table);
+            sqlx::raw_sql(&command).execute(&self.pool).await?;
+            done.push(command);
         }
-        Ok(vacuumed)
+        Ok(done)
     }
 
     async fn task_cron_get(&self, id: i64) -> Result<Option<CronRow>> {
@@ -365,20 +372,25 @@ impl Store for PgStore {
     }
 }
 
-/// The tables whose rows every task rewrites (claims, completions,
-/// attempt closes, registry renewals): the ones worth vacuuming.
+/// The tables every task writes to (claims, completions, attempts,
+/// events, registry renewals): the ones worth vacuuming and analysing.
 const VACUUMED_TABLES: &[&str] = &[
     "fib_flow_tasks",
     "fib_flow_task_attempts",
+    "fib_flow_task_events",
     "fib_flow_workers",
     "fib_flow_leases",
 ];
 /// A table is vacuumed once its dead rows exceed this many plus
-/// [`VACUUM_DEAD_FRACTION`] of its live rows (autovacuum's defaults are
-/// 50 and 0.2; a queue table is small and hot, so it starts higher).
-const VACUUM_MIN_DEAD_ROWS: i64 = 1_000;
-/// See [`VACUUM_MIN_DEAD_ROWS`].
+/// [`VACUUM_DEAD_FRACTION`] of its live rows, and analysed once the rows
+/// changed since its last analysis exceed this many plus
+/// [`ANALYZE_CHANGED_FRACTION`] of them (autovacuum's defaults are 50,
+/// 0.2 and 0.1; a queue table is small and hot, so it starts higher).
+const VACUUM_MIN_ROWS: i64 = 1_000;
+/// See [`VACUUM_MIN_ROWS`].
 const VACUUM_DEAD_FRACTION: f64 = 0.2;
+/// See [`VACUUM_MIN_ROWS`].
+const ANALYZE_CHANGED_FRACTION: f64 = 0.1;
 
 /// The claim (see [`Store::task_claim_many`]): one statement, on whatever
 /// connection or transaction it is given.
@@ -587,6 +599,34 @@ impl StoreTx for PgTx {
             .fetch_optional(&mut *self.tx)
             .await?;
         if applied.is_some() && change.to() == TaskStatus::Pending {
+            self.wake = true;
+        }
+        Ok(applied)
+    }
+
+    async fn task_set_status_many(
+        &mut self,
+        changes: &[TaskSetStatusParams],
+    ) -> Result<Vec<Option<TaskRef>>> {
+        if changes.len() <= 1 {
+            let mut applied = Vec::with_capacity(1);
+            for change in changes {
+                applied.push(self.task_set_status(change).await?);
+            }
+            return Ok(applied);
+        }
+        let rows: Vec<TaskRef> = status_changes::bind(
+            sqlx::query_as(include_str!("queries/task_set_status_many.sql")),
+            changes,
+        )
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let applied = status_changes::in_order(changes, rows)?;
+        if applied
+            .iter()
+            .zip(changes)
+            .any(|(row, change)| row.is_some() && change.to() == TaskStatus::Pending)
+        {
             self.wake = true;
         }
         Ok(applied)
