@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::execute;
+use super::{completer, execute};
 use super::{retry_transient, RunningTask, Shared};
 use crate::audit::record::{self, AuditRows};
 use crate::error::Result;
@@ -96,7 +96,12 @@ pub(crate) async fn run_once(shared: &Arc<Shared>) -> Result<Claimed> {
         async_commit: !shared.config.synchronous_claims,
         ..TaskClaimManyParams::new(&shared.config.worker_id, names, asked)
     };
-    let rows = claim_with_audit(shared.store.as_ref(), &params).await?;
+    let rows = if shared.store.caps().single_writer {
+        // One writer: the claim shares the completer's next transaction.
+        completer::claim(shared, params).await?
+    } else {
+        claim_with_audit(shared.store.as_ref(), &params).await?
+    };
     let count = rows.len();
     for row in rows {
         let cancel = CancellationToken::new();
@@ -127,7 +132,10 @@ pub(crate) async fn run_once(shared: &Arc<Shared>) -> Result<Claimed> {
 
 /// Claims in one transaction with the attempts it opens and their events
 /// (again at once when the database rolled it back to break a deadlock).
-async fn claim_with_audit(store: &dyn Store, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>> {
+pub(crate) async fn claim_with_audit(
+    store: &dyn Store,
+    params: &TaskClaimManyParams,
+) -> Result<Vec<TaskRow>> {
     retry_transient(|| try_claim(store, params)).await
 }
 

@@ -14,8 +14,8 @@ use crate::audit::record::{self, AuditRows};
 use crate::error::Result;
 use crate::state::{plan_child_finished, ChildFailure, ParentPlan, TaskKind, TaskStatus};
 use crate::store::{
-    NextRun, Store, StoreTx, TaskCancelChildrenParams, TaskChildFinishedParams, TaskInsertParams,
-    TaskRef, TaskSetStatusParams,
+    NextRun, Store, StoreTx, TaskCancelChildrenParams, TaskChildFinishedParams,
+    TaskClaimManyParams, TaskInsertParams, TaskRef, TaskRow, TaskSetStatusParams,
 };
 
 /// One status change and the children it creates.
@@ -61,13 +61,16 @@ pub(crate) struct Effects {
 /// committed one after the other.
 pub(crate) async fn apply_all(store: &dyn Store, writes: &[Write]) -> Result<(Vec<bool>, Effects)> {
     if store.caps().single_writer || writes.len() <= 1 {
-        return retry_transient(|| apply_in_one_transaction(store, writes)).await;
+        let (applied, effects, _) =
+            retry_transient(|| apply_in_one_transaction(store, writes, None)).await?;
+        return Ok((applied, effects));
     }
     let mut effects = Effects::default();
     let mut applied = Vec::with_capacity(writes.len());
     for write in writes {
         let one_write = std::slice::from_ref(write);
-        let (one, more) = retry_transient(|| apply_in_one_transaction(store, one_write)).await?;
+        let (one, more, _) =
+            retry_transient(|| apply_in_one_transaction(store, one_write, None)).await?;
         applied.extend(one);
         effects.merge(more);
     }
@@ -75,20 +78,26 @@ pub(crate) async fn apply_all(store: &dyn Store, writes: &[Write]) -> Result<(Ve
 }
 
 /// Applies `writes` in one transaction whatever the backend (again when
-/// the database rolled it back to break a deadlock). For writes that lock
-/// only their own tasks' rows ([`Write::isolated`]), whose tasks this
-/// worker owns: no other transaction locks two of them.
+/// the database rolled it back to break a deadlock), and then, when
+/// `claim` is given, claims in the same transaction (a single-writer
+/// backend: one commit for a batch of outcomes and the claim that refills
+/// their slots). For writes that lock only their own tasks' rows
+/// ([`Write::isolated`]), whose tasks this worker owns: no other
+/// transaction locks two of them. Returns, per write, whether it applied,
+/// what to do after the commit, and the rows claimed.
 pub(crate) async fn apply_together(
     store: &dyn Store,
     writes: &[Write],
-) -> Result<(Vec<bool>, Effects)> {
-    retry_transient(|| apply_in_one_transaction(store, writes)).await
+    claim: Option<&TaskClaimManyParams>,
+) -> Result<(Vec<bool>, Effects, Vec<TaskRow>)> {
+    retry_transient(|| apply_in_one_transaction(store, writes, claim)).await
 }
 
 async fn apply_in_one_transaction(
     store: &dyn Store,
     writes: &[Write],
-) -> Result<(Vec<bool>, Effects)> {
+    claim: Option<&TaskClaimManyParams>,
+) -> Result<(Vec<bool>, Effects, Vec<TaskRow>)> {
     let mut tx = store.begin().await?;
     let mut effects = Effects::default();
     let mut audit = AuditRows::default();
@@ -111,9 +120,16 @@ async fn apply_in_one_transaction(
             applied.push(apply(tx.as_mut(), write, &mut effects, &mut audit).await?);
         }
     }
+    let claimed = match claim {
+        Some(params) => tx.task_claim_many(params).await?,
+        None => Vec::new(),
+    };
+    for row in &claimed {
+        record::claimed(row, &mut audit);
+    }
     tx.audit_write(&audit).await?;
     tx.commit().await?;
-    Ok((applied, effects))
+    Ok((applied, effects, claimed))
 }
 
 impl Effects {

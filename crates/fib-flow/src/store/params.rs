@@ -617,3 +617,23 @@ pub struct TaskTouchParams {
     /// The event the report records (`last_event_type`).
     pub event_type: &'static str,
 }
+
+/// The rows a batch of status changes returned, put back in the order of
+/// `changes` (`None` where a change did not apply). The ids must be
+/// distinct.
+pub(crate) fn applied_in_order(
+    changes: &[TaskSetStatusParams],
+    rows: Vec<super::row::TaskRef>,
+) -> crate::error::Result<Vec<Option<super::row::TaskRef>>> {
+    let mut by_id = std::collections::HashMap::with_capacity(rows.len());
+    for row in rows {
+        let id = row.id;
+        if by_id.insert(id, row).is_some() {
+            return Err(crate::error::Error::Corrupt {
+                column: "id",
+                reason: format!("a batch of status changes returned task {id} twice"),
+            });
+        }
+    }
+    Ok(changes.iter().map(|c| by_id.remove(&c.id)).collect())
+}

@@ -621,7 +621,7 @@ impl StoreTx for PgTx {
         )
         .fetch_all(&mut *self.tx)
         .await?;
-        let applied = status_changes::in_order(changes, rows)?;
+        let applied = applied_in_order(changes, rows)?;
         if applied
             .iter()
             .zip(changes)

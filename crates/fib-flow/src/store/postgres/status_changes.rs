@@ -1,13 +1,10 @@
 //! The batch form of the status change (`task_set_status_many.sql`): the
 //! parameters of [`TaskSetStatusParams`] as one array per column.
 
-use std::collections::HashMap;
-
 use sqlx::postgres::PgArguments;
 use sqlx::Postgres;
 
 use super::status_names;
-use crate::error::{Error, Result};
 use crate::store::params::TaskSetStatusParams;
 use crate::store::row::TaskRef;
 
@@ -58,22 +55,4 @@ pub(super) fn bind<'q>(query: ManyQuery<'q>, changes: &'q [TaskSetStatusParams])
         .bind(flags(&|c| c.reset_stage))
         .bind(numbers(&|c| c.require_expired_ms))
         .bind(column(&|c| Some(c.last_event_type.to_owned())))
-}
-
-/// The rows the statement returned, put back in the order of `changes`
-/// (`None` where a change did not apply). The ids must be distinct.
-pub(super) fn in_order(
-    changes: &[TaskSetStatusParams],
-    rows: Vec<TaskRef>,
-) -> Result<Vec<Option<TaskRef>>> {
-    let mut by_id: HashMap<i64, TaskRef> = HashMap::with_capacity(rows.len());
-    for row in rows {
-        if by_id.insert(row.id, row).is_some() {
-            return Err(Error::Corrupt {
-                column: "id",
-                reason: "a batch of status changes returned one task twice".into(),
-            });
-        }
-    }
-    Ok(changes.iter().map(|c| by_id.remove(&c.id)).collect())
 }

@@ -5,7 +5,7 @@ use super::PgStore;
 use crate::error::Result;
 use crate::state::TaskStatus;
 use crate::store::audit::NewEvent;
-use crate::store::params::{json_list, TaskInsertParams};
+use crate::store::params::TaskInsertParams;
 
 impl PgStore {
     pub(super) async fn submit_many(
@@ -40,9 +40,25 @@ impl PgStore {
                 .bind(column(|p| p.parent.map(|l| l.parent_id)))
                 .bind(column(|p| p.parent.map(|l| l.parent_stage)))
                 .bind(column(|p| p.parent.map(|l| l.parent_cycle)))
-                .bind(json_list(created))
+                .bind(events(created, |e| e.parent_id))
+                .bind(events(created, |e| Some(e.event_type)))
+                .bind(events(created, |e| e.from_status.as_deref()))
+                .bind(events(created, |e| e.to_status.as_deref()))
+                .bind(events(created, |e| e.stage))
+                .bind(events(created, |e| e.worker_id.as_deref()))
+                .bind(events(created, |e| e.attempt))
+                .bind(events(created, |e| e.message.as_deref()))
+                .bind(events(created, |e| e.metadata.as_deref()))
                 .fetch_all(&self.pool)
                 .await?,
         )
     }
+}
+
+/// One column of the events, as an array bound to the statement.
+fn events<'e, T>(
+    created: &'e [NewEvent],
+    column: impl Fn(&'e NewEvent) -> Option<T>,
+) -> Vec<Option<T>> {
+    created.iter().map(column).collect()
 }

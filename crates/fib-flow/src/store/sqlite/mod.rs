@@ -124,6 +124,51 @@ fn next_run_ms(next_run: NextRun, now: i64) -> Option<i64> {
     }
 }
 
+/// One change of a batch (`task_set_status_many.sql`): the parameters of
+/// `task_set_status.sql` by name, the context as hex text.
+fn status_change_json(change: &TaskSetStatusParams, now: i64) -> serde_json::Value {
+    let (set_error, error) = change.error.as_args();
+    let children = change.children;
+    let statuses: Vec<&str> = change.from().iter().map(|s| s.as_str()).collect();
+    serde_json::json!({
+        "id": change.id,
+        "to": change.to().as_str(),
+        "finishes": change.finishes(),
+        "set_result": change.result.is_some(),
+        "result": change.result,
+        "set_error": set_error,
+        "error": error,
+        "next_run_at": next_run_ms(change.next_run, now),
+        "retry_count": change.retry_count,
+        "release_owner": change.release_owner,
+        "from": statuses,
+        "fence_worker": change.fence.as_ref().map(|f| f.worker_id.as_str()),
+        "fence_attempt": change.fence.as_ref().map(|f| f.attempt),
+        "advance_stage": change.advances_stage(),
+        "set_context": change.context.is_some(),
+        "context": change.context.as_deref().map(hex),
+        "set_suspend": change.suspend_reason.is_some(),
+        "suspend_reason": change.suspend_reason.clone().flatten(),
+        "child_count": children.map(|c| c.count),
+        "on_child_failure": children.map(|c| c.on_failure.as_str()),
+        "require_no_children": change.require_no_children,
+        "reset_stage": change.reset_stage,
+        "require_expired_ms": change.require_expired_ms,
+        "last_event_type": change.last_event_type,
+    })
+}
+
+/// Lower-case hex text of `bytes` (read back by SQLite's `unhex`).
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut text, byte| {
+            let _ = write!(text, "{byte:02x}");
+            text
+        })
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn begin(&self) -> Result<Box<dyn StoreTx>> {
@@ -571,6 +616,29 @@ impl StoreTx for SqliteTx {
             .bind(change.last_event_type)
             .fetch_optional(&mut *self.tx)
             .await?)
+    }
+
+    async fn task_set_status_many(
+        &mut self,
+        changes: &[TaskSetStatusParams],
+    ) -> Result<Vec<Option<TaskRef>>> {
+        if changes.len() <= 1 {
+            let mut applied = Vec::with_capacity(1);
+            for change in changes {
+                applied.push(self.task_set_status(change).await?);
+            }
+            return Ok(applied);
+        }
+        let batch: Vec<serde_json::Value> = changes
+            .iter()
+            .map(|c| status_change_json(c, self.now))
+            .collect();
+        let rows: Vec<TaskRef> = sqlx::query_as(include_str!("queries/task_set_status_many.sql"))
+            .bind(serde_json::Value::Array(batch).to_string())
+            .bind(self.now)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        applied_in_order(changes, rows)
     }
 
     async fn task_stamp_created(&mut self, id: i64) -> Result<bool> {

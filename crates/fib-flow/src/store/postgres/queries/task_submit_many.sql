@@ -1,7 +1,10 @@
 -- Many top-level tasks and their task_created events in one statement
 -- (atomic without a transaction). $1..$16: one array per column of
--- task_insert.sql's parameters, item i at index i; $17 the events
--- (NewEvent JSON array, same order; their task and root are the new ids).
+-- task_insert.sql's parameters, item i at index i; $17..$25 the events'
+-- columns (parent_id, event_type, from_status, to_status, stage,
+-- worker_id, attempt, message, metadata), one array each in the same
+-- order (their task and root are the new ids). Arrays rather than one
+-- JSON document: nothing to parse per row.
 -- The ids are drawn first, with the item's ordinal kept beside them, so
 -- the events join their task by ordinal and the ids come back in input
 -- order. The insert trigger notifies idle workers once (per statement).
@@ -18,8 +21,11 @@ input AS (
                              root_id, parent_id, parent_stage, parent_cycle, n)
 ),
 events AS (
-    SELECT e, n
-    FROM jsonb_array_elements($17::jsonb) WITH ORDINALITY AS batch(e, n)
+    SELECT *
+    FROM unnest($17::bigint[], $18::text[], $19::text[], $20::text[], $21::bigint[],
+                $22::text[], $23::bigint[], $24::text[], $25::text[])
+        WITH ORDINALITY AS e(parent_id, event_type, from_status, to_status, stage, worker_id,
+                             attempt, message, metadata, n)
 ),
 task AS (
     INSERT INTO fib_flow_tasks
@@ -30,7 +36,7 @@ task AS (
            input.tag, input.timeout_ms, input.max_attempts, input.retry_interval_ms,
            input.cron_expr, clock.now, COALESCE(input.run_at, clock.now + input.delay_ms),
            input.root_id, input.parent_id, input.parent_stage, input.parent_cycle, clock.now,
-           events.e ->> 'event_type'
+           events.event_type
     FROM input JOIN events ON events.n = input.n, clock
     ORDER BY input.n
 ),
@@ -38,10 +44,9 @@ event AS (
     INSERT INTO fib_flow_task_events
         (task_id, root_id, parent_id, event_type, from_status, to_status, stage, worker_id,
          attempt, event_time, message, metadata)
-    SELECT input.id, input.id, (events.e ->> 'parent_id')::bigint, events.e ->> 'event_type',
-           events.e ->> 'from_status', events.e ->> 'to_status', (events.e ->> 'stage')::bigint,
-           events.e ->> 'worker_id', (events.e ->> 'attempt')::bigint, clock.now,
-           events.e ->> 'message', events.e ->> 'metadata'
+    SELECT input.id, input.id, events.parent_id, events.event_type, events.from_status,
+           events.to_status, events.stage, events.worker_id, events.attempt, clock.now,
+           events.message, events.metadata
     FROM input JOIN events ON events.n = input.n, clock
     ORDER BY input.n
 )
