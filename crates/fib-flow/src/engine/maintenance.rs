@@ -3,10 +3,12 @@
 //! lease: reap workers whose lease lapsed, take back the running tasks of
 //! workers that are gone, then time out running tasks whose own lease
 //! lapsed (workers without a registry row) or that ran far past their
-//! timeout, and vacuum the busy tables where the database does not (see
-//! `Config::vacuum`). Recovery comes before the expiry sweep, so the tasks of a
-//! worker just reaped are recovered, not counted as failed attempts.
+//! timeout; beside the passes, vacuum the busy tables where the database
+//! does not (see `Config::vacuum`). Recovery comes before the expiry
+//! sweep, so the tasks of a worker just reaped are recovered, not
+//! counted as failed attempts.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +27,7 @@ const PRUNE_BATCH: i64 = 1000;
 
 pub(crate) async fn run(shared: Arc<Shared>) {
     let mut next_prune = Instant::now();
+    let vacuuming = Arc::new(AtomicBool::new(false));
     let mut interval = tokio::time::interval(shared.config.maintenance_interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -37,6 +40,9 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             continue;
         }
         run_once(&shared).await;
+        if shared.config.vacuum {
+            vacuum(&shared, &vacuuming);
+        }
         if Instant::now() >= next_prune {
             next_prune = Instant::now() + PRUNE_EVERY;
             prune(&shared).await;
@@ -71,18 +77,32 @@ pub(crate) async fn run_once(shared: &Shared) {
         }
         Err(error) => tracing::warn!(%error, "expiry sweep failed"),
     }
-    if shared.config.vacuum {
-        match shared.store.vacuum_if_needed().await {
-            Ok(commands) if !commands.is_empty() => {
-                tracing::debug!(
-                    ?commands,
-                    "vacuumed or analysed tables the database leaves alone"
-                );
-            }
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "vacuuming the task tables failed"),
-        }
+}
+
+/// Vacuums and analyses the busy tables where the database will not
+/// (see `Config::vacuum`), beside the passes rather than in them: a
+/// vacuum of a large table can take a while, and reaping and recovery
+/// must not wait for it. One at a time; a vacuum still running when the
+/// next pass comes is left to finish.
+fn vacuum(shared: &Arc<Shared>, vacuuming: &Arc<AtomicBool>) {
+    if vacuuming.swap(true, Ordering::AcqRel) {
+        return;
     }
+    let shared = shared.clone();
+    let vacuuming = vacuuming.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            done = shared.store.vacuum_if_needed() => match done {
+                Ok(commands) if !commands.is_empty() => {
+                    tracing::debug!(?commands, "vacuumed or analysed tables the database leaves alone");
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "vacuuming the task tables failed"),
+            },
+            () = shared.stop_services.cancelled() => {}
+        }
+        vacuuming.store(false, Ordering::Release);
+    });
 }
 
 /// Deletes the registry rows of workers gone for longer than
