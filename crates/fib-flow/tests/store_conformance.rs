@@ -968,6 +968,9 @@ backend_test! {
         let params: Vec<TaskSetStatusParams> = batch.iter().map(|(_, c)| c.clone()).collect();
         let mut tx = store.begin().await?;
         let batched = tx.task_set_status_many(&params).await?;
+        assert_eq!(tx.task_set_status_many(&[]).await?, [], "an empty batch");
+        let again = tx.task_set_status_many(&params[..1]).await?;
+        assert_eq!(again, [None], "a batch of one: completed already");
         tx.commit().await?;
         assert_eq!(batched.len(), changes.len());
         for (k, (name, _)) in changes.iter().enumerate() {

@@ -235,9 +235,8 @@ pub trait StoreTx: Send {
 
     /// Several status changes of distinct tasks, each guarded as in
     /// [`StoreTx::task_set_status`]; returns, per change in order, the
-    /// task when it applied. PostgreSQL writes them with one statement;
-    /// the other backends (SQLite in-process, MySQL without `RETURNING`
-    /// on updates) one by one.
+    /// task when it applied. PostgreSQL and SQLite write them with one
+    /// statement; MySQL (no `RETURNING` on updates) one by one.
     async fn task_set_status_many(
         &mut self,
         changes: &[TaskSetStatusParams],

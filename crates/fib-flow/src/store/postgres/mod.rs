@@ -608,13 +608,6 @@ impl StoreTx for PgTx {
         &mut self,
         changes: &[TaskSetStatusParams],
     ) -> Result<Vec<Option<TaskRef>>> {
-        if changes.len() <= 1 {
-            let mut applied = Vec::with_capacity(1);
-            for change in changes {
-                applied.push(self.task_set_status(change).await?);
-            }
-            return Ok(applied);
-        }
         let rows: Vec<TaskRef> = status_changes::bind(
             sqlx::query_as(include_str!("queries/task_set_status_many.sql")),
             changes,

@@ -622,13 +622,6 @@ impl StoreTx for SqliteTx {
         &mut self,
         changes: &[TaskSetStatusParams],
     ) -> Result<Vec<Option<TaskRef>>> {
-        if changes.len() <= 1 {
-            let mut applied = Vec::with_capacity(1);
-            for change in changes {
-                applied.push(self.task_set_status(change).await?);
-            }
-            return Ok(applied);
-        }
         let batch: Vec<serde_json::Value> = changes
             .iter()
             .map(|c| status_change_json(c, self.now))
