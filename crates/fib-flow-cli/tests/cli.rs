@@ -158,34 +158,30 @@ fn bench_defaults_follow_the_issue() -> anyhow::Result<()> {
 async fn bench_runs_every_workload_and_leaves_nothing_behind() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("flow.db");
-    let cli = Cli::try_parse_from([
-        "fib-flow",
-        "--database",
+    let figures = run_bench(
         &format!("sqlite:{}", db.display()),
-        "bench",
-        "--single-tasks",
-        "50",
-        "--batch-tasks",
-        "250",
-        "--batch-size",
-        "100",
-        "--drain-tasks",
-        "200",
-        "--concurrency",
-        "2,8",
-        "--backlog-tasks",
-        "40",
-        "--latency-tasks",
-        "20",
-        "--latency-interval-ms",
-        "5",
-        "--poll-ms",
-        "20",
-    ])?;
-    let Command::Bench(args) = &cli.command else {
-        panic!("parsed as {:?}", cli.command);
-    };
-    let figures = bench::run(&cli.database, args).await?;
+        &[
+            "--single-tasks",
+            "50",
+            "--batch-tasks",
+            "250",
+            "--batch-size",
+            "100",
+            "--drain-tasks",
+            "200",
+            "--concurrency",
+            "2,8",
+            "--backlog-tasks",
+            "40",
+            "--latency-tasks",
+            "20",
+            "--latency-interval-ms",
+            "5",
+            "--poll-ms",
+            "20",
+        ],
+    )
+    .await?;
     let runs: Vec<_> = figures
         .iter()
         .map(|f| (f.workload, f.tasks, f.batch, f.concurrency))
@@ -225,6 +221,19 @@ async fn bench_runs_every_workload_and_leaves_nothing_behind() -> anyhow::Result
 /// Every drain has ten tenths; exactly the engine figures with a floor
 /// counterpart (submit-single, submit-batch, drain) have a positive
 /// `floor_ratio`, present in their JSON.
+/// Parses `fib-flow --database DATABASE bench ARGS…` and runs it.
+async fn run_bench(database: &str, args: &[&str]) -> anyhow::Result<Vec<bench::Figure>> {
+    let cli = Cli::try_parse_from(
+        ["fib-flow", "--database", database, "bench"]
+            .into_iter()
+            .chain(args.iter().copied()),
+    )?;
+    let Command::Bench(bench_args) = &cli.command else {
+        panic!("parsed as {:?}", cli.command);
+    };
+    bench::run(&cli.database, bench_args).await
+}
+
 fn assert_drains_and_floor_ratios(figures: &[bench::Figure]) -> anyhow::Result<()> {
     for figure in figures {
         if figure.workload.contains("drain") {
@@ -265,32 +274,28 @@ async fn bench_floor_and_backlog_run_on_the_servers() -> anyhow::Result<()> {
     ] {
         let Some(url) = server_url(var) else { continue };
         let schema = "fib_flow_cli_bench_test";
-        let cli = Cli::try_parse_from([
-            "fib-flow",
-            "--database",
+        let figures = run_bench(
             &url,
-            "bench",
-            "--workloads",
-            "submit-single,submit-batch,drain,backlog,floor",
-            "--single-tasks",
-            "20",
-            "--batch-tasks",
-            "50",
-            "--batch-size",
-            "10",
-            "--drain-tasks",
-            "30",
-            "--backlog-tasks",
-            "40",
-            "--concurrency",
-            "4",
-            "--schema",
-            schema,
-        ])?;
-        let Command::Bench(args) = &cli.command else {
-            panic!("parsed as {:?}", cli.command);
-        };
-        let figures = bench::run(&cli.database, args).await?;
+            &[
+                "--workloads",
+                "submit-single,submit-batch,drain,backlog,floor",
+                "--single-tasks",
+                "20",
+                "--batch-tasks",
+                "50",
+                "--batch-size",
+                "10",
+                "--drain-tasks",
+                "30",
+                "--backlog-tasks",
+                "40",
+                "--concurrency",
+                "4",
+                "--schema",
+                schema,
+            ],
+        )
+        .await?;
         let runs: Vec<_> = figures
             .iter()
             .map(|f| (f.workload, f.backend, f.tasks))
@@ -322,23 +327,19 @@ async fn bench_floor_and_backlog_run_on_the_servers() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_latency_in_one_process_uses_the_in_process_wake_up() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let cli = Cli::try_parse_from([
-        "fib-flow",
-        "--database",
+    let figures = run_bench(
         &format!("sqlite:{}", dir.path().join("flow.db").display()),
-        "bench",
-        "--workloads",
-        "latency",
-        "--latency-tasks",
-        "10",
-        "--latency-interval-ms",
-        "5",
-        "--one-process",
-    ])?;
-    let Command::Bench(args) = &cli.command else {
-        panic!("parsed as {:?}", cli.command);
-    };
-    let figures = bench::run(&cli.database, args).await?;
+        &[
+            "--workloads",
+            "latency",
+            "--latency-tasks",
+            "10",
+            "--latency-interval-ms",
+            "5",
+            "--one-process",
+        ],
+    )
+    .await?;
     assert_eq!(figures.len(), 1);
     assert_eq!(figures[0].one_process, Some(true));
     assert!(figures[0].latency_ms.is_some());

@@ -19,7 +19,7 @@ use fib_flow::store::{
 };
 use fib_flow::{TaskId, TaskKind, TaskStatus};
 
-use common::store::{raw_execute, task};
+use common::store::{attempts_of, created_event, events_of, raw_execute, task};
 use common::TestDb;
 
 // ---------------------------------------------------------------------------
@@ -315,34 +315,6 @@ async fn attempt_fixture(db: &TestDb, store: &dyn Store) -> anyhow::Result<Tree>
 /// A named attempt listing and the `(task, attempt)` keys it returns.
 type AttemptCase = (&'static str, AttemptListParams, Vec<(i64, i64)>);
 
-fn events(scope: AuditScope) -> EventListParams {
-    EventListParams {
-        scope,
-        parent_id: None,
-        worker_id: None,
-        event_types: Vec::new(),
-        attempt: None,
-        stage: None,
-        after_ms: None,
-        before_ms: None,
-        slice: Slice::default(),
-    }
-}
-
-fn attempts(scope: AuditScope) -> AttemptListParams {
-    AttemptListParams {
-        scope,
-        worker_id: None,
-        outcome: None,
-        started_after_ms: None,
-        started_before_ms: None,
-        ended_after_ms: None,
-        ended_before_ms: None,
-        open_only: false,
-        slice: Slice::default(),
-    }
-}
-
 fn slice(limit: Option<i64>, offset: i64, desc: bool) -> Slice {
     Slice {
         limit,
@@ -442,14 +414,14 @@ backend_test! {
         let store = db.store().await;
         let t = event_fixture(&db, &*store).await?;
         use AuditScope::*;
-        check_events(&*store, "task a", events(Task(t.a)), &["e1", "e2", "e6"]).await?;
-        check_events(&*store, "task a1", events(Task(t.a1)), &["e3", "e4"]).await?;
-        check_events(&*store, "task a11", events(Task(t.a11)), &["e5"]).await?;
-        check_events(&*store, "workflow a", events(Workflow(t.a)), &["e1", "e2", "e3", "e4", "e5", "e6"]).await?;
-        check_events(&*store, "workflow b", events(Workflow(t.b)), &["e7", "e8"]).await?;
+        check_events(&*store, "task a", events_of(Task(t.a)), &["e1", "e2", "e6"]).await?;
+        check_events(&*store, "task a1", events_of(Task(t.a1)), &["e3", "e4"]).await?;
+        check_events(&*store, "task a11", events_of(Task(t.a11)), &["e5"]).await?;
+        check_events(&*store, "workflow a", events_of(Workflow(t.a)), &["e1", "e2", "e3", "e4", "e5", "e6"]).await?;
+        check_events(&*store, "workflow b", events_of(Workflow(t.b)), &["e7", "e8"]).await?;
         // Events carry the workflow root: a child's id is no event's root.
-        check_events(&*store, "workflow a1", events(Workflow(t.a1)), &[]).await?;
-        check_events(&*store, "a missing task", events(Task(t.b + 100)), &[]).await?;
+        check_events(&*store, "workflow a1", events_of(Workflow(t.a1)), &[]).await?;
+        check_events(&*store, "a missing task", events_of(Task(t.b + 100)), &[]).await?;
         Ok(())
     }
 }
@@ -461,7 +433,7 @@ backend_test! {
         }
         let store = db.store().await;
         let t = event_fixture(&db, &*store).await?;
-        let all = || events(AuditScope::Workflow(t.a));
+        let all = || events_of(AuditScope::Workflow(t.a));
         let types = |types: &[EventType]| EventListParams {
             event_types: types.iter().map(|t| t.as_str().to_owned()).collect(),
             ..all()
@@ -516,7 +488,7 @@ backend_test! {
         let t = event_fixture(&db, &*store).await?;
         let page = |limit, offset, desc| EventListParams {
             slice: slice(limit, offset, desc),
-            ..events(AuditScope::Workflow(t.a))
+            ..events_of(AuditScope::Workflow(t.a))
         };
         // e4 and e5 share a time: id breaks the tie, both ways.
         let cases: Vec<(&str, EventListParams, &[&str])> = vec![
@@ -549,7 +521,7 @@ backend_test! {
         for (limit, offset, desc) in [(None, 0, false), (Some(1), 0, false), (Some(2), 5, true), (None, 100, false)] {
             let params = EventListParams {
                 slice: slice(limit, offset, desc),
-                ..events(AuditScope::Workflow(t.a))
+                ..events_of(AuditScope::Workflow(t.a))
             };
             ensure!(store.event_count(&params).await? == 6, "workflow a, slice {:?}", params.slice);
             let params = EventListParams { attempt: Some(1), ..params };
@@ -575,7 +547,7 @@ backend_test! {
             T + 1
         );
         ensure!(raw(&db, &sql).await? == 2);
-        let rows = store.event_list(&events(AuditScope::Task(id))).await?;
+        let rows = store.event_list(&events_of(AuditScope::Task(id))).await?;
         ensure!(rows.len() == 2, "{rows:?}");
         let full = &rows[0];
         ensure!(
@@ -658,18 +630,18 @@ backend_test! {
         let store = db.store().await;
         let t = attempt_fixture(&db, &*store).await?;
         use AuditScope::*;
-        check_attempts(&*store, "task a", attempts(Task(t.a)), &[(t.a, 1), (t.a, 2)]).await?;
-        check_attempts(&*store, "task a1", attempts(Task(t.a1)), &[(t.a1, 1), (t.a1, 2)]).await?;
-        check_attempts(&*store, "task a11", attempts(Task(t.a11)), &[(t.a11, 1)]).await?;
+        check_attempts(&*store, "task a", attempts_of(Task(t.a)), &[(t.a, 1), (t.a, 2)]).await?;
+        check_attempts(&*store, "task a1", attempts_of(Task(t.a1)), &[(t.a1, 1), (t.a1, 2)]).await?;
+        check_attempts(&*store, "task a11", attempts_of(Task(t.a11)), &[(t.a11, 1)]).await?;
         check_attempts(
             &*store,
             "workflow a",
-            attempts(Workflow(t.a)),
+            attempts_of(Workflow(t.a)),
             &[(t.a, 1), (t.a1, 1), (t.a11, 1), (t.a, 2), (t.a1, 2)],
         )
         .await?;
-        check_attempts(&*store, "workflow b", attempts(Workflow(t.b)), &[(t.b, 1)]).await?;
-        check_attempts(&*store, "a missing task", attempts(Task(t.b + 100)), &[]).await?;
+        check_attempts(&*store, "workflow b", attempts_of(Workflow(t.b)), &[(t.b, 1)]).await?;
+        check_attempts(&*store, "a missing task", attempts_of(Task(t.b + 100)), &[]).await?;
         Ok(())
     }
 }
@@ -681,7 +653,7 @@ backend_test! {
         }
         let store = db.store().await;
         let t = attempt_fixture(&db, &*store).await?;
-        let all = || attempts(AuditScope::Workflow(t.a));
+        let all = || attempts_of(AuditScope::Workflow(t.a));
         let cases: Vec<AttemptCase> = vec![
             ("worker w2", AttemptListParams { worker_id: Some("w2".into()), ..all() }, vec![(t.a1, 1), (t.a11, 1)]),
             ("worker W2 (case matters)", AttemptListParams { worker_id: Some("W2".into()), ..all() }, vec![]),
@@ -730,7 +702,7 @@ backend_test! {
         let t = attempt_fixture(&db, &*store).await?;
         let page = |limit, offset, desc| AttemptListParams {
             slice: slice(limit, offset, desc),
-            ..attempts(AuditScope::Workflow(t.a))
+            ..attempts_of(AuditScope::Workflow(t.a))
         };
         let cases: Vec<AttemptCase> = vec![
             ("limit", page(Some(2), 0, false), vec![(t.a, 1), (t.a1, 1)]),
@@ -762,7 +734,7 @@ backend_test! {
         }
         let store = db.store().await;
         let t = attempt_fixture(&db, &*store).await?;
-        let rows = store.attempt_list(&attempts(AuditScope::Task(t.a1))).await?;
+        let rows = store.attempt_list(&attempts_of(AuditScope::Task(t.a1))).await?;
         ensure!(rows.len() == 2, "{rows:?}");
         let closed = &rows[0];
         ensure!(
@@ -993,12 +965,12 @@ async fn existing(store: &dyn Store, ids: &[i64]) -> anyhow::Result<Vec<i64>> {
 /// (events carrying `root`, attempts of `tasks`).
 async fn audit_counts(store: &dyn Store, root: i64, tasks: &[i64]) -> anyhow::Result<(i64, i64)> {
     let events = store
-        .event_count(&events(AuditScope::Workflow(root)))
+        .event_count(&events_of(AuditScope::Workflow(root)))
         .await?;
     let mut attempt_rows = 0;
     for &task in tasks {
         attempt_rows += store
-            .attempt_count(&attempts(AuditScope::Task(task)))
+            .attempt_count(&attempts_of(AuditScope::Task(task)))
             .await?;
     }
     Ok((events, attempt_rows))
@@ -1091,7 +1063,7 @@ backend_test! {
         ensure!(existing(&*store, &kept).await? == kept, "kept only {:?}", existing(&*store, &kept).await?);
         for &id in &gone {
             ensure!(audit_counts(&*store, id, &[id]).await? == (0, 0), "task {id} left audit rows");
-            let by_task = store.event_count(&events(AuditScope::Task(id))).await?;
+            let by_task = store.event_count(&events_of(AuditScope::Task(id))).await?;
             ensure!(by_task == 0, "task {id} left {by_task} events");
         }
         for ((root, tasks), before) in kept_audit.iter().zip(before) {
@@ -1312,50 +1284,13 @@ backend_test! {
     }
 }
 
-fn events_of(scope: AuditScope) -> EventListParams {
-    EventListParams {
-        scope,
-        parent_id: None,
-        worker_id: None,
-        event_types: Vec::new(),
-        attempt: None,
-        stage: None,
-        after_ms: None,
-        before_ms: None,
-        slice: Slice::default(),
-    }
-}
-
-fn attempts_of(scope: AuditScope) -> AttemptListParams {
-    AttemptListParams {
-        scope,
-        worker_id: None,
-        outcome: None,
-        started_after_ms: None,
-        started_before_ms: None,
-        ended_after_ms: None,
-        ended_before_ms: None,
-        open_only: false,
-        slice: Slice::default(),
-    }
-}
-
 backend_test! {
     async fn task_submit_inserts_the_task_and_its_created_event_together(db) {
         use fib_flow::store::NewEvent;
         let store = db.store().await;
         let created = NewEvent {
-            task_id: 0,
-            root_id: 0,
-            parent_id: None,
-            event_type: "task_created",
-            from_status: None,
-            to_status: Some("pending".into()),
-            stage: Some(0),
-            worker_id: None,
-            attempt: None,
-            message: Some("Task a created".into()),
             metadata: Some(r#"{"name":"a"}"#.into()),
+            ..created_event(Some("Task a created".into()))
         };
         let first = store.task_submit(&task("a"), &created).await?;
         let second = store.task_submit(&task("a"), &created).await?;

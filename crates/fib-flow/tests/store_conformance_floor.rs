@@ -7,13 +7,13 @@ mod common;
 use anyhow::{ensure, Context};
 use fib_flow::floor::{FloorProbe, FLOOR_TASK_NAME};
 use fib_flow::store::{
-    AttemptListParams, AuditRows, AuditScope, ClaimName, EventListParams, FloorCompleteParams,
-    LeaseAcquireParams, NewAttempt, NextRun, Slice, Store, TaskClaimManyParams, TaskListParams,
-    TaskQueryParams, TaskRow, WorkerListParams, WorkerRegisterParams,
+    AuditRows, AuditScope, ClaimName, FloorCompleteParams, LeaseAcquireParams, NewAttempt, NextRun,
+    Store, TaskClaimManyParams, TaskListParams, TaskQueryParams, TaskRow, WorkerListParams,
+    WorkerRegisterParams,
 };
 use fib_flow::{TaskFilter, TaskStatus};
 
-use common::store::{get, task, within};
+use common::store::{attempts_of, created_event, events_of, get, task, within};
 
 /// Every task row, by creation time then id.
 async fn all_tasks(store: &dyn Store) -> anyhow::Result<Vec<TaskRow>> {
@@ -40,34 +40,6 @@ async fn claim(
     Ok(store
         .task_claim_many(&TaskClaimManyParams::new(worker, names, limit))
         .await?)
-}
-
-fn events_of(id: i64) -> EventListParams {
-    EventListParams {
-        scope: AuditScope::Task(id),
-        parent_id: None,
-        worker_id: None,
-        event_types: Vec::new(),
-        attempt: None,
-        stage: None,
-        after_ms: None,
-        before_ms: None,
-        slice: Slice::default(),
-    }
-}
-
-fn attempts_of(id: i64) -> AttemptListParams {
-    AttemptListParams {
-        scope: AuditScope::Task(id),
-        worker_id: None,
-        outcome: None,
-        started_after_ms: None,
-        started_before_ms: None,
-        ended_after_ms: None,
-        ended_before_ms: None,
-        open_only: false,
-        slice: Slice::default(),
-    }
 }
 
 backend_test! {
@@ -106,7 +78,7 @@ backend_test! {
             within("created_at", row.created_at, before, after)?;
             assert_eq!(row.last_event_at, Some(row.created_at));
             assert_eq!(row.last_event_type.as_deref(), Some("task_created"));
-            let events = store.event_count(&events_of(row.id)).await?;
+            let events = store.event_count(&events_of(AuditScope::Task(row.id))).await?;
             assert_eq!(events, 0, "no task_created event for {}", row.id);
         }
         let due = |name: &str| rows.iter().find(|r| r.name == name).context("row");
@@ -159,8 +131,8 @@ backend_test! {
             assert_eq!(row.last_active_at, Some(finished));
             assert_eq!(row.last_event_at, Some(finished));
             assert_eq!(row.last_event_type.as_deref(), Some("task_completed"));
-            assert_eq!(store.event_count(&events_of(*id)).await?, 0);
-            assert_eq!(store.attempt_count(&attempts_of(*id)).await?, 0);
+            assert_eq!(store.event_count(&events_of(AuditScope::Task(*id))).await?, 0);
+            assert_eq!(store.attempt_count(&attempts_of(AuditScope::Task(*id))).await?, 0);
         }
         let untouched = get(&*store, ids[0]).await?;
         assert_eq!((untouched.status.as_str(), untouched.finished_at), ("pending", None));
@@ -178,19 +150,7 @@ backend_test! {
         let store = db.store().await;
         let versions = store.migration_versions().await?;
         let submitted = store
-            .task_submit(&task("a"), &fib_flow::store::NewEvent {
-                task_id: 0,
-                root_id: 0,
-                parent_id: None,
-                event_type: "task_created",
-                from_status: None,
-                to_status: Some("pending".into()),
-                stage: Some(0),
-                worker_id: None,
-                attempt: None,
-                message: None,
-                metadata: None,
-            })
+            .task_submit(&task("a"), &created_event(None))
             .await?;
         store.floor_task_insert_many(&vec![task("b"); 3]).await?;
         let now = store.now_ms().await?;
@@ -221,15 +181,15 @@ backend_test! {
                 ttl_ms: 60_000,
             })
             .await?;
-        assert_eq!(store.event_count(&events_of(submitted)).await?, 1);
-        assert_eq!(store.attempt_count(&attempts_of(submitted)).await?, 1);
+        assert_eq!(store.event_count(&events_of(AuditScope::Task(submitted))).await?, 1);
+        assert_eq!(store.attempt_count(&attempts_of(AuditScope::Task(submitted))).await?, 1);
 
         for _ in 0..2 {
             store.floor_reset().await?;
             assert!(all_tasks(&*store).await?.is_empty());
             assert_eq!(store.task_query_count(&TaskQueryParams::default()).await?, 0);
-            assert_eq!(store.event_count(&events_of(submitted)).await?, 0);
-            assert_eq!(store.attempt_count(&attempts_of(submitted)).await?, 0);
+            assert_eq!(store.event_count(&events_of(AuditScope::Task(submitted))).await?, 0);
+            assert_eq!(store.attempt_count(&attempts_of(AuditScope::Task(submitted))).await?, 0);
             assert!(store.worker_list(&WorkerListParams::default()).await?.is_empty());
             assert_eq!(store.lease_get("maintenance").await?, None);
             assert_eq!(store.migration_versions().await?, versions);

@@ -4,27 +4,15 @@
 mod common;
 
 use anyhow::{ensure, Context};
-use fib_flow::store::{AuditScope, EventListParams, NewEvent, NextRun, Slice};
+use fib_flow::store::{AuditScope, NextRun};
 
-use common::store::task;
+use common::store::{created_event, events_of, task};
 
 backend_test! {
     async fn task_submit_many_inserts_tasks_and_events_in_input_order(db) {
         let store = db.store().await;
         assert!(store.task_submit_many(&[], &[]).await?.is_empty());
-        let created = |n: usize| NewEvent {
-            task_id: 0,
-            root_id: 0,
-            parent_id: None,
-            event_type: "task_created",
-            from_status: None,
-            to_status: Some("pending".into()),
-            stage: Some(0),
-            worker_id: None,
-            attempt: None,
-            message: Some(format!("Task {n} created")),
-            metadata: None,
-        };
+        let created = |n: usize| created_event(Some(format!("Task {n} created")));
         let params: Vec<_> = (0..300)
             .map(|n| {
                 let mut p = task(&format!("t{n}"));
@@ -53,17 +41,7 @@ backend_test! {
             ensure!(row.created_at >= before - 1_000 && row.created_at <= after + 1_000, "created_at");
             assert_eq!(row.next_run_at, row.created_at + 60_000);
             let listed = store
-                .event_list(&EventListParams {
-                    scope: AuditScope::Task(*id),
-                    parent_id: None,
-                    worker_id: None,
-                    event_types: Vec::new(),
-                    attempt: None,
-                    stage: None,
-                    after_ms: None,
-                    before_ms: None,
-                    slice: Slice::default(),
-                })
+                .event_list(&events_of(AuditScope::Task(*id)))
                 .await?;
             assert_eq!(listed.len(), 1, "{listed:?}");
             let event = &listed[0];

@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{completer, execute};
-use super::{retry_transient, RunningTask, Shared};
+use super::{completer, execute, retry_transient, RunningTask, Shared};
 use crate::audit::record::{self, AuditRows};
 use crate::error::Result;
 use crate::store::{ClaimName, Store, TaskClaimManyParams, TaskLease, TaskRow};

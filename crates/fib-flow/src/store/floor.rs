@@ -11,7 +11,7 @@
 //! decisions (the statuses and event type come in the params).
 
 use async_trait::async_trait;
-#[cfg(any(feature = "sqlite", feature = "mysql"))]
+#[cfg(feature = "mysql")]
 use serde::Serialize;
 
 use super::params::TaskInsertParams;
@@ -67,18 +67,19 @@ pub trait FloorStore: Send + Sync {
     /// nothing.
     async fn floor_task_complete_many(&self, params: &FloorCompleteParams) -> Result<u64>;
 
-    /// In one autocommitted statement, inserts one `pending` top-level row
-    /// per params item, with the columns a submit writes (`parent` is
-    /// ignored) and no `task_created` event. Returns how many rows it
+    /// In one autocommitted statement, inserts one `pending` row per
+    /// params item, with the columns a submit writes and no
+    /// `task_created` event (SQLite runs the engine's own batch insert;
+    /// the server statements write top-level rows, ignoring `parent`). Returns how many rows it
     /// inserted; an empty list touches nothing.
     async fn floor_task_insert_many(&self, params: &[TaskInsertParams]) -> Result<u64>;
 }
 
-/// One row of a floor insert as the SQLite and MySQL statements read it
+/// One row of a floor insert as the MySQL statement reads it
 /// from a JSON array: fields named as the columns, absent when null; the
 /// due time as `run_at` (absolute) or `delay_ms` (from the statement's
 /// clock).
-#[cfg(any(feature = "sqlite", feature = "mysql"))]
+#[cfg(feature = "mysql")]
 #[derive(Serialize)]
 struct FloorRowJson<'a> {
     name: &'a str,
@@ -98,9 +99,9 @@ struct FloorRowJson<'a> {
     delay_ms: i64,
 }
 
-/// The rows of a floor insert as the JSON array the SQLite and MySQL
-/// statements read.
-#[cfg(any(feature = "sqlite", feature = "mysql"))]
+/// The rows of a floor insert as the JSON array the MySQL statement
+/// reads (SQLite's floor runs the engine's own batch insert).
+#[cfg(feature = "mysql")]
 pub(crate) fn floor_rows_json(params: &[TaskInsertParams]) -> String {
     let rows: Vec<FloorRowJson<'_>> = params
         .iter()

@@ -593,6 +593,7 @@ pub(crate) fn json_list<T: serde::Serialize>(values: &[T]) -> String {
 }
 
 /// Statuses as a JSON array of their names.
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
 pub(crate) fn status_list(statuses: &[TaskStatus]) -> String {
     json_list(&statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>())
 }
@@ -621,6 +622,7 @@ pub struct TaskTouchParams {
 /// The rows a batch of status changes returned, put back in the order of
 /// `changes` (`None` where a change did not apply). The ids must be
 /// distinct.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) fn applied_in_order(
     changes: &[TaskSetStatusParams],
     rows: Vec<super::row::TaskRef>,

@@ -1,9 +1,12 @@
 //! Fixtures shared by the store conformance suites: plain insert params,
-//! reading rows back, fences, raw SQL on the test database, and clock
-//! bounds.
+//! reading rows back, fences, audit listings, raw SQL on the test
+//! database, and clock bounds.
 
 use anyhow::{ensure, Context};
-use fib_flow::store::{Fence, NextRun, Store, TaskInsertParams, TaskRef, TaskRow};
+use fib_flow::store::{
+    AttemptListParams, AuditScope, EventListParams, Fence, NewEvent, NextRun, Slice, Store,
+    TaskInsertParams, TaskRef, TaskRow,
+};
 use fib_flow::TaskKind;
 
 use super::TestDb;
@@ -104,5 +107,53 @@ pub fn link_only(task: TaskRef) -> TaskRef {
         parent_cycle: task.parent_cycle,
         error: task.error,
         ..TaskRef::default()
+    }
+}
+
+/// Every event of `scope`, unfiltered, in the default slice.
+pub fn events_of(scope: AuditScope) -> EventListParams {
+    EventListParams {
+        scope,
+        parent_id: None,
+        worker_id: None,
+        event_types: Vec::new(),
+        attempt: None,
+        stage: None,
+        after_ms: None,
+        before_ms: None,
+        slice: Slice::default(),
+    }
+}
+
+/// Every attempt of `scope`, unfiltered, in the default slice.
+pub fn attempts_of(scope: AuditScope) -> AttemptListParams {
+    AttemptListParams {
+        scope,
+        worker_id: None,
+        outcome: None,
+        started_after_ms: None,
+        started_before_ms: None,
+        ended_after_ms: None,
+        ended_before_ms: None,
+        open_only: false,
+        slice: Slice::default(),
+    }
+}
+
+/// A `task_created` event for a submit (its task and root are filled in by
+/// the store), with `message`.
+pub fn created_event(message: Option<String>) -> NewEvent {
+    NewEvent {
+        task_id: 0,
+        root_id: 0,
+        parent_id: None,
+        event_type: "task_created",
+        from_status: None,
+        to_status: Some("pending".into()),
+        stage: Some(0),
+        worker_id: None,
+        attempt: None,
+        message,
+        metadata: None,
     }
 }

@@ -4,10 +4,10 @@
 
 use async_trait::async_trait;
 
+use super::submit::task_rows_json;
 use super::{now_ms, SqliteStore};
 use crate::error::Result;
-use crate::state::TaskStatus;
-use crate::store::floor::{floor_rows_json, FloorCompleteParams, FloorStore};
+use crate::store::floor::{FloorCompleteParams, FloorStore};
 use crate::store::params::{json_list, TaskInsertParams};
 
 #[async_trait]
@@ -39,12 +39,14 @@ impl FloorStore for SqliteStore {
         if params.is_empty() {
             return Ok(0);
         }
-        let done = sqlx::query(include_str!("queries/floor_task_insert_many.sql"))
-            .bind(TaskStatus::Pending.as_str())
-            .bind(floor_rows_json(params))
-            .bind(now_ms())
-            .execute(&self.writer)
+        // The engine's own batch insert (task_submit_many.sql), bare: one
+        // autocommitted statement, no events.
+        let now = now_ms();
+        let ids: Vec<i64> = sqlx::query_scalar(include_str!("queries/task_submit_many.sql"))
+            .bind(task_rows_json(params, now))
+            .bind(now)
+            .fetch_all(&self.writer)
             .await?;
-        Ok(done.rows_affected())
+        Ok(ids.len() as u64)
     }
 }

@@ -5,13 +5,14 @@
 use serde::Serialize;
 
 use super::{next_run_ms, now_ms, SqliteStore, SqliteTx};
+use crate::audit::EventType;
 use crate::error::{Error, Result};
 use crate::state::TaskStatus;
 use crate::store::audit::{AuditRows, NewEvent};
 use crate::store::params::{json_list, TaskInsertParams};
 use crate::store::StoreTx;
 
-/// One task as the insert reads it from its JSON array.
+/// One task as `task_submit_many.sql` reads it from its JSON array.
 #[derive(Serialize)]
 struct TaskJson<'a> {
     name: &'a str,
@@ -49,34 +50,13 @@ impl SqliteStore {
             return Ok(Vec::new());
         }
         let now = now_ms();
-        let rows: Vec<TaskJson<'_>> = params
-            .iter()
-            .zip(created)
-            .map(|(p, event)| TaskJson {
-                name: &p.name,
-                kind: p.kind.as_str(),
-                status: TaskStatus::Pending.as_str(),
-                priority: p.priority,
-                payload: p.payload.as_deref(),
-                tag: p.tag.as_deref(),
-                timeout_ms: p.timeout_ms,
-                max_attempts: p.max_attempts,
-                retry_interval_ms: p.retry_interval_ms,
-                cron_expr: p.cron_expr.as_deref(),
-                next_run_at: next_run_ms(p.next_run, now).unwrap_or(now),
-                root_id: p.parent.map(|l| l.root_id),
-                parent_id: p.parent.map(|l| l.parent_id),
-                parent_stage: p.parent.map(|l| l.parent_stage),
-                parent_cycle: p.parent.map(|l| l.parent_cycle),
-                last_event_type: event.event_type,
-            })
-            .collect();
+        let rows = task_rows_json(params, now);
         let mut tx = SqliteTx {
             tx: self.begin_write().await?,
             now,
         };
         let mut ids: Vec<i64> = sqlx::query_scalar(include_str!("queries/task_submit_many.sql"))
-            .bind(json_list(&rows))
+            .bind(rows)
             .bind(now)
             .fetch_all(&mut *tx.tx)
             .await?;
@@ -92,4 +72,32 @@ impl SqliteStore {
         Box::new(tx).commit().await?;
         Ok(ids)
     }
+}
+
+/// `params` as the JSON array `task_submit_many.sql` reads, due times
+/// resolved against `now`; every row's newest event is its
+/// `task_created`. Also the benchmark floor's insert.
+pub(super) fn task_rows_json(params: &[TaskInsertParams], now: i64) -> String {
+    let rows: Vec<TaskJson<'_>> = params
+        .iter()
+        .map(|p| TaskJson {
+            name: &p.name,
+            kind: p.kind.as_str(),
+            status: TaskStatus::Pending.as_str(),
+            priority: p.priority,
+            payload: p.payload.as_deref(),
+            tag: p.tag.as_deref(),
+            timeout_ms: p.timeout_ms,
+            max_attempts: p.max_attempts,
+            retry_interval_ms: p.retry_interval_ms,
+            cron_expr: p.cron_expr.as_deref(),
+            next_run_at: next_run_ms(p.next_run, now).unwrap_or(now),
+            root_id: p.parent.map(|l| l.root_id),
+            parent_id: p.parent.map(|l| l.parent_id),
+            parent_stage: p.parent.map(|l| l.parent_stage),
+            parent_cycle: p.parent.map(|l| l.parent_cycle),
+            last_event_type: EventType::TaskCreated.as_str(),
+        })
+        .collect();
+    json_list(&rows)
 }
