@@ -805,14 +805,24 @@ async fn run_chaos(db: TestDb, scenario: Scenario) -> anyhow::Result<()> {
         kills.len()
     );
 
-    // The registry: each killed worker ended dead (or superseded by its
-    // successor); the rest stopped gracefully.
+    // The registry: each killed worker ends dead (or superseded by its
+    // successor); the rest stopped gracefully. A worker killed while it
+    // held no task may still await its reap when the last task completes
+    // (its lease lapses, then the next maintenance pass marks it).
     let workers = manager.workers(WorkerFilter::new()).await?;
     for kill in &kills {
-        let worker = manager
-            .worker(&kill.worker_id)
-            .await?
-            .unwrap_or_else(|| panic!("killed worker {} is registered", kill.worker_id));
+        let what = format!(
+            "killed worker {} to be marked {:?}",
+            kill.worker_id,
+            scenario.killed_status()
+        );
+        let worker = common::wait_until(&what, || async {
+            match manager.worker(&kill.worker_id).await {
+                Ok(Some(worker)) if worker.status == scenario.killed_status() => Some(worker),
+                _ => None,
+            }
+        })
+        .await;
         assert_eq!(worker.status, scenario.killed_status(), "{worker:?}");
         assert_eq!(worker.pod_id, kill.pod, "{worker:?}");
         assert_eq!(worker.running_tasks, 0, "{worker:?}");
