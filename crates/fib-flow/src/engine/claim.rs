@@ -62,45 +62,76 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     }
 }
 
+/// What one claim round asks the store for, and how many free slots it
+/// fills.
+pub(crate) struct Plan {
+    pub(crate) params: TaskClaimManyParams,
+    free: usize,
+}
+
+/// Plans a claim round from the free slots now, honouring the per-name
+/// limits; `None` when nothing may be claimed (no free slot, no name with
+/// room, claiming paused, fenced or stopped). `leaving`: finishing
+/// attempts written in the same transaction (see
+/// [`RunningSet::free_slots`](super::RunningSet::free_slots)).
+pub(crate) fn plan(shared: &Shared, leaving: usize) -> Option<Plan> {
+    if shared.stop_claiming.is_cancelled() || *shared.paused.borrow() || *shared.fenced.borrow() {
+        return None;
+    }
+    let running = shared.running();
+    let free = running.free_slots(shared.config.max_concurrent_tasks, leaving);
+    if free == 0 {
+        return None;
+    }
+    let names: Vec<ClaimName> = shared
+        .registry
+        .names()
+        .into_iter()
+        .filter_map(|(name, limit)| {
+            let room = match limit {
+                Some(limit) => limit.saturating_sub(running.running_of(&name)).min(free),
+                None => free,
+            };
+            (room > 0).then(|| ClaimName {
+                name,
+                limit: i64::try_from(room).unwrap_or(i64::MAX),
+            })
+        })
+        .collect();
+    if names.is_empty() {
+        return None;
+    }
+    let asked = i64::try_from(free).unwrap_or(i64::MAX);
+    Some(Plan {
+        params: TaskClaimManyParams {
+            // A registered worker superseded or reaped meanwhile claims
+            // nothing.
+            require_active_worker: shared.config.pod_id.is_some(),
+            async_commit: !shared.config.synchronous_claims,
+            ..TaskClaimManyParams::new(&shared.config.worker_id, names, asked)
+        },
+        free,
+    })
+}
+
 /// One claim round: as many tasks as there are free slots, honouring the
 /// per-name limits, then one execution each.
 pub(crate) async fn run_once(shared: &Arc<Shared>) -> Result<Claimed> {
-    let (free, names) = {
-        let running = shared.running();
-        let free = running.free_slots(shared.config.max_concurrent_tasks);
-        let names: Vec<ClaimName> = shared
-            .registry
-            .names()
-            .into_iter()
-            .filter_map(|(name, limit)| {
-                let room = match limit {
-                    Some(limit) => limit.saturating_sub(running.running_of(&name)).min(free),
-                    None => free,
-                };
-                (room > 0).then(|| ClaimName {
-                    name,
-                    limit: i64::try_from(room).unwrap_or(i64::MAX),
-                })
-            })
-            .collect();
-        (free, names)
-    };
-    if free == 0 || names.is_empty() {
+    let Some(plan) = plan(shared, 0) else {
         return Ok(Claimed::NoCapacity);
+    };
+    if shared.store.caps().single_writer {
+        // One writer: the completer plans again and claims in its next
+        // transaction (it also refills with every batch of outcomes).
+        return completer::claim(shared).await;
     }
-    let asked = i64::try_from(free).unwrap_or(i64::MAX);
-    let params = TaskClaimManyParams {
-        // A registered worker superseded or reaped meanwhile claims nothing.
-        require_active_worker: shared.config.pod_id.is_some(),
-        async_commit: !shared.config.synchronous_claims,
-        ..TaskClaimManyParams::new(&shared.config.worker_id, names, asked)
-    };
-    let rows = if shared.store.caps().single_writer {
-        // One writer: the claim shares the completer's next transaction.
-        completer::claim(shared, params).await?
-    } else {
-        claim_with_audit(shared.store.as_ref(), &params).await?
-    };
+    let rows = claim_with_audit(shared.store.as_ref(), &plan.params).await?;
+    Ok(start(shared, &plan, rows))
+}
+
+/// Starts one execution for each row claimed by `plan`, each holding a
+/// slot until its outcome is written.
+pub(crate) fn start(shared: &Arc<Shared>, plan: &Plan, rows: Vec<TaskRow>) -> Claimed {
     let count = rows.len();
     for row in rows {
         let cancel = CancellationToken::new();
@@ -121,12 +152,12 @@ pub(crate) async fn run_once(shared: &Arc<Shared>) -> Result<Claimed> {
             .executions
             .spawn(execute::run(shared.clone(), row, cancel));
     }
-    tracing::debug!(claimed = count, asked, "claim round");
-    Ok(if count == free {
+    tracing::debug!(claimed = count, asked = plan.free, "claim round");
+    if count == plan.free {
         Claimed::Full(count)
     } else {
         Claimed::Some(count)
-    })
+    }
 }
 
 /// Claims in one transaction with the attempts it opens and their events

@@ -7,22 +7,30 @@
 //! carries its audit rows. There is no artificial delay: while one batch
 //! is being written the next one gathers.
 //!
-//! On a single-writer backend (SQLite) the claim loop sends its claims
-//! here too: every write goes through one connection anyway, so a batch
-//! of outcomes and the claim that refills their slots share one
-//! transaction and one commit.
+//! On a single-writer backend (SQLite) every batch of outcomes also
+//! claims, in the same transaction, as many tasks as there are slots free
+//! once it commits, and the claim loop sends its claims here too: every
+//! write goes through one connection anyway, so a batch of outcomes and
+//! the claim that refills their slots share one transaction and one
+//! commit.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::claim::{self, Claimed, Plan};
 use super::workflow::{self, Effects, Write};
-use super::{claim, Shared};
+use super::Shared;
 use crate::error::{Error, Result};
 use crate::store::{TaskClaimManyParams, TaskRow};
 
 /// Most outcomes written in one call.
 const MAX_BATCH: usize = 256;
+
+/// Most times the completer yields to let executions that are about to
+/// hand in their outcome do so before it writes a batch (see [`gather`]).
+const GATHER_YIELDS: usize = 4;
 
 /// Delays between tries of a batch that hit a database error. Every change
 /// is fenced, and a failed transaction is rolled back whole, so a retried
@@ -40,11 +48,10 @@ pub(crate) struct Pending {
     done: oneshot::Sender<Result<bool>>,
 }
 
-/// A claim round waiting to share the next transaction, and who to give
-/// the claimed rows.
+/// A claim round waiting to share the next transaction (planned when it
+/// is written), and who to tell what it claimed.
 pub(crate) struct ClaimRequest {
-    params: TaskClaimManyParams,
-    done: oneshot::Sender<Result<Vec<TaskRow>>>,
+    done: oneshot::Sender<Result<Claimed>>,
 }
 
 /// What the completer is asked to write.
@@ -87,12 +94,13 @@ pub(crate) async fn write(shared: &Shared, write: Write) -> Result<bool> {
 }
 
 /// Claims through the completer, in the transaction of its next batch
-/// (single-writer backends); returns the claimed rows.
-pub(crate) async fn claim(shared: &Shared, params: TaskClaimManyParams) -> Result<Vec<TaskRow>> {
+/// (single-writer backends), as many tasks as there are free slots then;
+/// their executions are started by the time this returns.
+pub(crate) async fn claim(shared: &Shared) -> Result<Claimed> {
     let (done, result) = oneshot::channel();
     if shared
         .completer
-        .send(Job::Claim(ClaimRequest { params, done }))
+        .send(Job::Claim(ClaimRequest { done }))
         .is_err()
     {
         return stopped("nothing was claimed");
@@ -116,11 +124,31 @@ impl Batch {
             Job::Claim(request) => self.claims.push(request),
         }
     }
+
+    /// Takes whatever is waiting, up to [`MAX_BATCH`] outcomes; returns
+    /// whether anything was.
+    fn fill(&mut self, inbox: &mut Inbox) -> bool {
+        let mut took = false;
+        while self.outcomes.len() < MAX_BATCH {
+            match inbox.try_recv() {
+                Ok(job) => {
+                    self.push(job);
+                    took = true;
+                }
+                Err(_) => break,
+            }
+        }
+        took
+    }
+
+    fn is_empty(&self) -> bool {
+        self.outcomes.is_empty() && self.claims.is_empty()
+    }
 }
 
 /// The service loop. Runs until the services stop; by then every execution
 /// has finished, and anything still queued is written before it returns.
-pub(crate) async fn run(shared: std::sync::Arc<Shared>, mut inbox: Inbox) {
+pub(crate) async fn run(shared: Arc<Shared>, mut inbox: Inbox) {
     loop {
         let first = tokio::select! {
             first = inbox.recv() => first,
@@ -128,38 +156,42 @@ pub(crate) async fn run(shared: std::sync::Arc<Shared>, mut inbox: Inbox) {
         };
         let Some(first) = first else {
             // Stopping: write what is left, then end.
-            while let Some(batch) = take_batch(&mut inbox, None) {
+            loop {
+                let mut batch = Batch::default();
+                batch.fill(&mut inbox);
+                if batch.is_empty() {
+                    return;
+                }
                 write_batch(&shared, batch).await;
             }
-            return;
         };
-        if let Some(batch) = take_batch(&mut inbox, Some(first)) {
-            write_batch(&shared, batch).await;
+        let mut batch = Batch::default();
+        batch.push(first);
+        batch.fill(&mut inbox);
+        gather(&mut inbox, &mut batch).await;
+        write_batch(&shared, batch).await;
+    }
+}
+
+/// Lets executions that are about to hand in their outcome (handlers that
+/// just returned, often on this very thread's run queue) do so before the
+/// batch is written: yields to the scheduler, again while each yield
+/// brings more, at most [`GATHER_YIELDS`] times. No timer: a lone outcome
+/// of an otherwise idle worker is written at once.
+async fn gather(inbox: &mut Inbox, batch: &mut Batch) {
+    for _ in 0..GATHER_YIELDS {
+        if batch.outcomes.len() >= MAX_BATCH {
+            return;
+        }
+        tokio::task::yield_now().await;
+        if !batch.fill(inbox) {
+            return;
         }
     }
 }
 
-/// `first` plus whatever else is already waiting, up to [`MAX_BATCH`]
-/// outcomes.
-fn take_batch(inbox: &mut Inbox, first: Option<Job>) -> Option<Batch> {
-    let mut batch = Batch::default();
-    if let Some(job) = first {
-        batch.push(job);
-    }
-    while batch.outcomes.len() < MAX_BATCH {
-        match inbox.try_recv() {
-            Ok(job) => batch.push(job),
-            Err(_) => break,
-        }
-    }
-    (!batch.outcomes.is_empty() || !batch.claims.is_empty()).then_some(batch)
-}
-
-async fn write_batch(shared: &Shared, batch: Batch) {
-    let Batch {
-        outcomes,
-        mut claims,
-    } = batch;
+async fn write_batch(shared: &Arc<Shared>, batch: Batch) {
+    let Batch { outcomes, claims } = batch;
     if !shared.store.caps().single_writer {
         // Row locks and concurrent writers: outcomes that touch only their
         // own task's row share one transaction (no lock-order risk: this
@@ -176,55 +208,80 @@ async fn write_batch(shared: &Shared, batch: Batch) {
             match isolated.len() {
                 0 => {}
                 1 => write_one(shared, isolated.remove(0)).await,
-                _ => write_together(shared, isolated, None).await,
+                _ => write_together(shared, isolated, None, Vec::new()).await,
             }
         };
         futures::future::join(one_by_one, together).await;
-        for request in claims {
-            claim_alone(shared, request).await;
+        if !claims.is_empty() {
+            claim_alone(shared, claims).await;
         }
         return;
     }
-    // One writer: the outcomes and one claim share a transaction (the
-    // claim loop has one claim in flight at a time, so there is at most
-    // one; any other gets its own).
-    let first = (!claims.is_empty()).then(|| claims.remove(0));
-    write_together(shared, outcomes, first).await;
+    // One writer: the outcomes and a claim of every slot free once they
+    // are written share one transaction, whether the claim loop asked or
+    // not.
+    let plan = claim::plan(shared, outcomes.len());
+    write_together(shared, outcomes, plan, claims).await;
+}
+
+/// Claims in a transaction of its own, planned now, and replies to each
+/// request (the claim loop has one in flight at a time).
+async fn claim_alone(shared: &Arc<Shared>, claims: Vec<ClaimRequest>) {
+    let result = match claim::plan(shared, 0) {
+        None => Ok(Claimed::NoCapacity),
+        Some(plan) => claim::claim_with_audit(shared.store.as_ref(), &plan.params)
+            .await
+            .map(|rows| claim::start(shared, &plan, rows)),
+    };
+    reply_claims(claims, result);
+}
+
+/// Gives the first request `result`, any other "no capacity" (the round
+/// claimed for them all).
+fn reply_claims(claims: Vec<ClaimRequest>, result: Result<Claimed>) {
+    let mut result = Some(result);
     for request in claims {
-        claim_alone(shared, request).await;
+        let _ = request
+            .done
+            .send(result.take().unwrap_or(Ok(Claimed::NoCapacity)));
     }
 }
 
-/// Claims in a transaction of its own and replies.
-async fn claim_alone(shared: &Shared, request: ClaimRequest) {
-    let result = claim::claim_with_audit(shared.store.as_ref(), &request.params).await;
-    let _ = request.done.send(result);
-}
-
 /// Writes a batch in one transaction (with retries), claiming in it too
-/// when `claim` is given; replies to each.
-async fn write_together(shared: &Shared, batch: Vec<Pending>, claim: Option<ClaimRequest>) {
+/// when `plan` is given; starts the claimed tasks and replies to each.
+async fn write_together(
+    shared: &Arc<Shared>,
+    batch: Vec<Pending>,
+    plan: Option<Plan>,
+    claims: Vec<ClaimRequest>,
+) {
     let (writes, waiting): (Vec<_>, Vec<_>) = batch.into_iter().map(|p| (p.write, p.done)).unzip();
+    if writes.is_empty() && plan.is_none() {
+        reply_claims(claims, Ok(Claimed::NoCapacity));
+        return;
+    }
     tracing::trace!(
         outcomes = writes.len(),
-        claim = claim.is_some(),
+        claim = plan.is_some(),
         "writing a batch of outcomes"
     );
-    let params = claim.as_ref().map(|request| &request.params);
+    let params = plan.as_ref().map(|plan| &plan.params);
     match write_with_retries(shared, &writes, params).await {
         Ok((applied, effects, claimed)) => {
             shared.after_commit(effects);
+            let round = match &plan {
+                Some(plan) => claim::start(shared, plan, claimed),
+                None => Claimed::NoCapacity,
+            };
             for (done, applied) in waiting.into_iter().zip(applied) {
                 let _ = done.send(Ok(applied));
             }
-            if let Some(request) = claim {
-                let _ = request.done.send(Ok(claimed));
-            }
+            reply_claims(claims, Ok(round));
         }
         // Not a database error (a corrupt row, say): write the outcomes one
         // by one, and claim on its own, so that one bad outcome does not
         // sink the others.
-        Err(error) if writes.len() > 1 || claim.is_some() => {
+        Err(error) if writes.len() > 1 || plan.is_some() => {
             tracing::warn!(%error, "a batch of outcomes failed; writing them one by one");
             for (write, done) in writes.into_iter().zip(waiting) {
                 let result = write_with_retries(shared, std::slice::from_ref(&write), None).await;
@@ -233,9 +290,7 @@ async fn write_together(shared: &Shared, batch: Vec<Pending>, claim: Option<Clai
                     applied.first().copied().unwrap_or(false)
                 }));
             }
-            if let Some(request) = claim {
-                claim_alone(shared, request).await;
-            }
+            claim_alone(shared, claims).await;
         }
         Err(error) => {
             for done in waiting {
@@ -244,6 +299,7 @@ async fn write_together(shared: &Shared, batch: Vec<Pending>, claim: Option<Clai
                     reason: format!("recording the outcome failed: {error}"),
                 }));
             }
+            reply_claims(claims, Ok(Claimed::NoCapacity));
         }
     }
 }

@@ -78,8 +78,12 @@ pub(crate) async fn run(shared: Arc<Shared>, row: TaskRow, cancel: CancellationT
             schedule,
         };
         shared.running().finishing(lease);
-        // The slot is free: let the claim loop refill it now.
-        shared.wake.notify_one();
+        // The slot is free: let the claim loop refill it now. On a
+        // single-writer backend the completer refills it in the
+        // transaction that writes this outcome.
+        if !shared.store.caps().single_writer {
+            shared.wake.notify_one();
+        }
         if let Err(error) = record_outcome(&shared, &attempt, outcome).await {
             // The row stays running; its lease lapses and the sweeper
             // schedules the retry.

@@ -104,9 +104,13 @@ impl RunningSet {
     /// more than keeps the attempts held here (executing or waiting for
     /// their outcome to be written) within twice `max`, so a slow
     /// database holds back claiming instead of letting outcomes pile up.
-    pub(crate) fn free_slots(&self, max: usize) -> usize {
+    /// `leaving` finishing attempts are being written in the transaction
+    /// the claim shares (single-writer backends), so they are held no
+    /// longer once it commits.
+    pub(crate) fn free_slots(&self, max: usize, leaving: usize) -> usize {
         let executing = max.saturating_sub(self.executing_count());
-        let held = max.saturating_mul(2).saturating_sub(self.tasks.len());
+        let held_after = self.tasks.len().saturating_sub(leaving.min(self.finishing));
+        let held = max.saturating_mul(2).saturating_sub(held_after);
         executing.min(held)
     }
 
@@ -467,7 +471,7 @@ mod tests {
         let two = TaskLease { id: 2, attempt: 1 };
         set.insert(one, task("a"));
         set.insert(two, task("a"));
-        assert_eq!(set.free_slots(2), 0);
+        assert_eq!(set.free_slots(2, 0), 0);
         set.finishing(one);
         set.finishing(one);
         assert_eq!(set.executing_count(), 1);
@@ -476,13 +480,13 @@ mod tests {
             1,
             "only executing attempts count per name"
         );
-        assert_eq!(set.free_slots(2), 1);
+        assert_eq!(set.free_slots(2, 0), 1);
         assert_eq!(set.executing(), vec![two]);
         set.remove(one);
         assert_eq!(set.tasks.len(), 1);
-        assert_eq!(set.free_slots(2), 1);
+        assert_eq!(set.free_slots(2, 0), 1);
         set.remove(two);
-        assert_eq!(set.free_slots(2), 2);
+        assert_eq!(set.free_slots(2, 0), 2);
         assert!(set.by_name.is_empty());
     }
 
@@ -495,8 +499,14 @@ mod tests {
             set.finishing(lease);
         }
         assert_eq!(set.executing_count(), 0);
-        assert_eq!(set.free_slots(3), 2, "at most twice max held: 6 - 4");
-        assert_eq!(set.free_slots(2), 0);
+        assert_eq!(set.free_slots(3, 0), 2, "at most twice max held: 6 - 4");
+        assert_eq!(
+            set.free_slots(3, 2),
+            3,
+            "two written in the claim's transaction are held no longer"
+        );
+        assert_eq!(set.free_slots(2, 9), 2, "no more leave than are finishing");
+        assert_eq!(set.free_slots(2, 0), 0);
     }
 
     #[test]

@@ -124,6 +124,19 @@ fn next_run_ms(next_run: NextRun, now: i64) -> Option<i64> {
     }
 }
 
+/// `task_claim_many.sql` for `names` names: one arm each
+/// (`task_claim_many_arm.sql`), the first reading ?9 and ?10.
+fn claim_sql(names: usize) -> String {
+    let arms: Vec<String> = (0..names)
+        .map(|i| {
+            include_str!("queries/task_claim_many_arm.sql")
+                .replace("{name}", &(9 + 2 * i).to_string())
+                .replace("{limit}", &(10 + 2 * i).to_string())
+        })
+        .collect();
+    include_str!("queries/task_claim_many.sql").replace("{arms}", &arms.join("\nUNION ALL\n"))
+}
+
 /// One change of a batch (`task_set_status_many.sql`): the parameters of
 /// `task_set_status.sql` by name, the context as hex text.
 fn status_change_json(change: &TaskSetStatusParams, now: i64) -> serde_json::Value {
@@ -492,54 +505,26 @@ impl StoreTx for SqliteTx {
     }
 
     async fn task_claim_many(&mut self, params: &TaskClaimManyParams) -> Result<Vec<TaskRow>> {
-        if params.limit <= 0 || params.names.is_empty() {
+        let names: Vec<&ClaimName> = params.names.iter().filter(|c| c.limit > 0).collect();
+        if params.limit <= 0 || names.is_empty() {
             return Ok(Vec::new());
         }
-        if params.require_active_worker {
-            let active: Option<i64> =
-                sqlx::query_scalar(include_str!("queries/worker_claim_guard.sql"))
-                    .bind(&params.worker_id)
-                    .fetch_optional(&mut *self.tx)
-                    .await?;
-            if active.is_none() {
-                return Ok(Vec::new());
-            }
-        }
-        let now = self.now;
-        let mut candidates: Vec<(i64, i64, i64)> = Vec::new();
-        for claim in params.names.iter().filter(|c| c.limit > 0) {
-            let rows: Vec<(i64, i64, i64)> =
-                sqlx::query_as(include_str!("queries/task_claim_many_select.sql"))
-                    .bind(&claim.name)
-                    .bind(now)
-                    .bind(claim.limit.min(params.limit))
-                    .fetch_all(&mut *self.tx)
-                    .await?;
-            candidates.extend(rows);
-        }
-        // Merging each name's best rows gives the best rows overall.
-        candidates.sort_by_key(|&(id, priority, next_run_at)| (Reverse(priority), next_run_at, id));
-        candidates.truncate(usize::try_from(params.limit).unwrap_or(usize::MAX));
-        if candidates.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<i64> = candidates.iter().map(|c| c.0).collect();
-        let ids_json = json_list(&ids);
-        sqlx::query(include_str!("queries/task_claim_many_update.sql"))
+        let sql = claim_sql(names.len());
+        let mut query = sqlx::query_as::<_, TaskRow>(&sql)
             .bind(TaskStatus::Running.as_str())
             .bind(&params.worker_id)
-            .bind(now)
-            .bind(&ids_json)
+            .bind(self.now)
+            .bind(params.limit)
             .bind(status_list(&params.from))
             .bind(params.started_event)
             .bind(params.retry_started_event)
-            .execute(&mut *self.tx)
-            .await?;
-        let mut rows: Vec<TaskRow> = sqlx::query_as(include_str!("queries/task_get_many.sql"))
-            .bind(&ids_json)
-            .fetch_all(&mut *self.tx)
-            .await?;
-        rows.sort_by_key(|row| ids.iter().position(|&id| id == row.id));
+            .bind(params.require_active_worker);
+        for claim in names {
+            query = query.bind(&claim.name).bind(claim.limit.min(params.limit));
+        }
+        let mut rows = query.fetch_all(&mut *self.tx).await?;
+        // RETURNING promises no order: best first, as they were picked.
+        rows.sort_by_key(|row| (Reverse(row.priority), row.next_run_at, row.id));
         Ok(rows)
     }
 
@@ -668,7 +653,7 @@ mod tests {
     #[test]
     fn claim_query_statuses_match_the_claim_transition() {
         for sql in [
-            include_str!("queries/task_claim_many_select.sql"),
+            include_str!("queries/task_claim_many_arm.sql"),
             include_str!("../../../migrations/sqlite/0001_init.sql"),
         ] {
             let spelled = "status IN ('pending', 'failed', 'timeout')";

@@ -5,34 +5,36 @@
 -- (task_id, attempt) index), ?3 events in order (NewEvent, fields absent
 -- when null), ?4 the transaction's time. An empty array makes its
 -- statement a no-op.
+WITH opened AS MATERIALIZED (SELECT value AS v FROM json_each(?1))
 INSERT INTO fib_flow_task_attempts (task_id, attempt, worker_id, started_at)
-SELECT json_extract(value, '$.task_id'), json_extract(value, '$.attempt'),
-       json_extract(value, '$.worker_id'), json_extract(value, '$.started_at')
-FROM json_each(?1);
+SELECT json_extract(v, '$.task_id'), json_extract(v, '$.attempt'),
+       json_extract(v, '$.worker_id'), json_extract(v, '$.started_at')
+FROM opened;
 
 UPDATE fib_flow_task_attempts
 SET ended_at = ?4,
-    outcome = (SELECT json_extract(value, '$.outcome') FROM json_each(?2) AS c
-               WHERE json_extract(c.value, '$.task_id') = fib_flow_task_attempts.task_id
-                 AND json_extract(c.value, '$.attempt') = fib_flow_task_attempts.attempt),
-    error = (SELECT json_extract(value, '$.error') FROM json_each(?2) AS c
-             WHERE json_extract(c.value, '$.task_id') = fib_flow_task_attempts.task_id
-               AND json_extract(c.value, '$.attempt') = fib_flow_task_attempts.attempt),
-    timed_out = (SELECT json_extract(value, '$.timed_out') FROM json_each(?2) AS c
-                 WHERE json_extract(c.value, '$.task_id') = fib_flow_task_attempts.task_id
-                   AND json_extract(c.value, '$.attempt') = fib_flow_task_attempts.attempt)
-WHERE (task_id, attempt) IN (SELECT json_extract(value, '$.task_id'), json_extract(value, '$.attempt')
-                             FROM json_each(?2))
-  AND ended_at IS NULL;
+    outcome = c.outcome,
+    error = c.error,
+    timed_out = c.timed_out
+FROM (SELECT json_extract(v, '$.task_id') AS task_id,
+             json_extract(v, '$.attempt') AS attempt,
+             json_extract(v, '$.outcome') AS outcome,
+             json_extract(v, '$.error') AS error,
+             json_extract(v, '$.timed_out') AS timed_out
+      FROM (SELECT value AS v FROM json_each(?2) LIMIT -1)) AS c
+WHERE fib_flow_task_attempts.task_id = c.task_id
+  AND fib_flow_task_attempts.attempt = c.attempt
+  AND fib_flow_task_attempts.ended_at IS NULL;
 
+WITH event AS MATERIALIZED (SELECT key, value AS v FROM json_each(?3))
 INSERT INTO fib_flow_task_events
     (task_id, root_id, parent_id, event_type, from_status, to_status, stage, worker_id,
      attempt, event_time, message, metadata)
-SELECT json_extract(value, '$.task_id'), json_extract(value, '$.root_id'),
-       json_extract(value, '$.parent_id'), json_extract(value, '$.event_type'),
-       json_extract(value, '$.from_status'), json_extract(value, '$.to_status'),
-       json_extract(value, '$.stage'), json_extract(value, '$.worker_id'),
-       json_extract(value, '$.attempt'), ?4, json_extract(value, '$.message'),
-       json_extract(value, '$.metadata')
-FROM json_each(?3)
+SELECT json_extract(v, '$.task_id'), json_extract(v, '$.root_id'),
+       json_extract(v, '$.parent_id'), json_extract(v, '$.event_type'),
+       json_extract(v, '$.from_status'), json_extract(v, '$.to_status'),
+       json_extract(v, '$.stage'), json_extract(v, '$.worker_id'),
+       json_extract(v, '$.attempt'), ?4, json_extract(v, '$.message'),
+       json_extract(v, '$.metadata')
+FROM event
 ORDER BY key;
