@@ -24,6 +24,8 @@ pub mod floor;
 pub mod migrate;
 #[cfg(feature = "mysql")]
 pub mod mysql;
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+mod own_tx;
 pub mod params;
 #[cfg(feature = "postgres")]
 pub mod postgres;

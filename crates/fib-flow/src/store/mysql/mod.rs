@@ -348,6 +348,10 @@ impl Store for MySqlStore {
         retry_transient(|| self.try_task_insert(params)).await
     }
 
+    async fn task_submit(&self, params: &TaskInsertParams, created: &NewEvent) -> Result<i64> {
+        self.submit_one(params, created).await
+    }
+
     async fn task_submit_many(
         &self,
         params: &[TaskInsertParams],

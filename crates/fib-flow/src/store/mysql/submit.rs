@@ -1,14 +1,19 @@
+//! [`Store::task_submit`](crate::store::Store::task_submit) and
 //! [`Store::task_submit_many`](crate::store::Store::task_submit_many) on
-//! MySQL / MariaDB: one transaction, one multi-row insert for the tasks
-//! (ids read from `LAST_INSERT_ID()`, see the query file) and one for
-//! their events.
+//! MySQL / MariaDB. One task: one text command carrying its transaction
+//! (`task_submit.sql`). A batch: one transaction, one multi-row insert for
+//! the tasks (ids read from `LAST_INSERT_ID()`, see the query file) and one
+//! for their events.
 
-use sqlx::{MySql, QueryBuilder};
+use std::fmt::Write;
+
+use sqlx::{Executor, MySql, QueryBuilder};
 
 use super::{inserted_id, MySqlStore, MySqlTx};
 use crate::error::{Error, Result};
 use crate::state::TaskStatus;
 use crate::store::audit::{AuditRows, NewEvent};
+use crate::store::own_tx::OwnTxConn;
 use crate::store::params::TaskInsertParams;
 use crate::store::StoreTx;
 
@@ -23,7 +28,85 @@ fn int(value: Option<i64>) -> String {
     value.map_or_else(|| "NULL".to_owned(), |v| v.to_string())
 }
 
+/// A string as SQL text that no value can break out of: a hex literal
+/// (only `0-9a-f` between the quotes) read as UTF-8; `NULL` for none.
+fn text(value: Option<&str>) -> String {
+    let Some(value) = value else {
+        return "NULL".to_owned();
+    };
+    let mut sql = String::with_capacity(value.len() * 2 + 32);
+    sql.push_str("CONVERT(X'");
+    for byte in value.as_bytes() {
+        let _ = write!(sql, "{byte:02x}");
+    }
+    sql.push_str("' USING utf8mb4)");
+    sql
+}
+
+/// `task_submit.sql` with every placeholder replaced by its value's SQL
+/// text ([`int`], [`text`]).
+fn submit_sql(params: &TaskInsertParams, created: &NewEvent) -> String {
+    let (_, at, delay) = params.next_run.as_args();
+    let parent = params.parent;
+    let values = [
+        ("{name}", text(Some(&params.name))),
+        ("{kind}", text(Some(params.kind.as_str()))),
+        ("{status}", text(Some(TaskStatus::Pending.as_str()))),
+        ("{priority}", int(Some(i64::from(params.priority)))),
+        ("{payload}", text(params.payload.as_deref())),
+        ("{tag}", text(params.tag.as_deref())),
+        ("{timeout_ms}", int(Some(params.timeout_ms))),
+        ("{max_attempts}", int(Some(params.max_attempts))),
+        ("{retry_interval_ms}", int(Some(params.retry_interval_ms))),
+        ("{cron_expr}", text(params.cron_expr.as_deref())),
+        ("{next_run_at}", int(at)),
+        ("{delay_ms}", int(Some(delay))),
+        ("{root_id}", int(parent.map(|l| l.root_id))),
+        ("{parent_id}", int(parent.map(|l| l.parent_id))),
+        ("{parent_stage}", int(parent.map(|l| l.parent_stage))),
+        ("{parent_cycle}", int(parent.map(|l| l.parent_cycle))),
+        ("{event_parent_id}", int(created.parent_id)),
+        ("{event_type}", text(Some(created.event_type))),
+        ("{from_status}", text(created.from_status.as_deref())),
+        ("{to_status}", text(created.to_status.as_deref())),
+        ("{stage}", int(created.stage)),
+        ("{worker_id}", text(created.worker_id.as_deref())),
+        ("{attempt}", int(created.attempt)),
+        ("{message}", text(created.message.as_deref())),
+        ("{metadata}", text(created.metadata.as_deref())),
+    ];
+    // Values hold no braces, so no replacement can create a placeholder.
+    values.iter().fold(
+        include_str!("queries/task_submit.sql").to_owned(),
+        |sql, (name, value)| sql.replace(name, value),
+    )
+}
+
 impl MySqlStore {
+    pub(super) async fn submit_one(
+        &self,
+        params: &TaskInsertParams,
+        created: &NewEvent,
+    ) -> Result<i64> {
+        let sql = submit_sql(params, created);
+        let mut conn = OwnTxConn::acquire(&self.pool).await?;
+        let ids: Vec<(i64,)> = conn
+            .conn()
+            .fetch_all(sqlx::raw_sql(&sql))
+            .await?
+            .iter()
+            .map(sqlx::FromRow::from_row)
+            .collect::<std::result::Result<_, _>>()?;
+        conn.finished();
+        match ids[..] {
+            [(id,)] => Ok(id),
+            _ => Err(Error::Corrupt {
+                column: "id",
+                reason: format!("inserting one task returned {} ids", ids.len()),
+            }),
+        }
+    }
+
     pub(super) async fn submit_many(
         &self,
         params: &[TaskInsertParams],

@@ -369,9 +369,15 @@ impl Store for SqliteStore {
     }
 
     async fn task_insert(&self, params: &TaskInsertParams) -> Result<i64> {
-        Ok(insert_query(params, now_ms())
-            .fetch_one(&self.writer)
-            .await?)
+        Ok(
+            insert_query(include_str!("queries/task_insert.sql"), params, now_ms())
+                .fetch_one(&self.writer)
+                .await?,
+        )
+    }
+
+    async fn task_submit(&self, params: &TaskInsertParams, created: &NewEvent) -> Result<i64> {
+        self.submit_one(params, created).await
     }
 
     async fn task_submit_many(
@@ -463,9 +469,11 @@ struct SqliteTx {
 
 type InsertQuery<'q> = sqlx::query::QueryScalar<'q, Sqlite, i64, SqliteArguments<'q>>;
 
-fn insert_query(params: &TaskInsertParams, now: i64) -> InsertQuery<'_> {
+/// `sql` (`task_insert.sql`, or a command that starts with its
+/// statement) with the task's parameters bound as ?1-?16.
+fn insert_query<'q>(sql: &'q str, params: &'q TaskInsertParams, now: i64) -> InsertQuery<'q> {
     let parent = params.parent;
-    sqlx::query_scalar(include_str!("queries/task_insert.sql"))
+    sqlx::query_scalar(sql)
         .bind(&params.name)
         .bind(params.kind.as_str())
         .bind(TaskStatus::Pending.as_str())
@@ -543,9 +551,11 @@ impl StoreTx for SqliteTx {
     }
 
     async fn task_insert(&mut self, params: &TaskInsertParams) -> Result<i64> {
-        Ok(insert_query(params, self.now)
-            .fetch_one(&mut *self.tx)
-            .await?)
+        Ok(
+            insert_query(include_str!("queries/task_insert.sql"), params, self.now)
+                .fetch_one(&mut *self.tx)
+                .await?,
+        )
     }
 
     async fn task_list_unfinished_children(

@@ -1,14 +1,17 @@
+//! [`Store::task_submit`](crate::store::Store::task_submit) and
 //! [`Store::task_submit_many`](crate::store::Store::task_submit_many) on
-//! SQLite: one write transaction, one insert for the tasks (from a JSON
-//! array) and one for their events.
+//! SQLite. One task: one command carrying its transaction, the task's
+//! insert and its event's. A batch: one write transaction, one insert for
+//! the tasks (from a JSON array) and one for their events.
 
 use serde::Serialize;
 
-use super::{next_run_ms, now_ms, SqliteStore, SqliteTx};
+use super::{insert_query, next_run_ms, now_ms, SqliteStore, SqliteTx};
 use crate::audit::EventType;
 use crate::error::{Error, Result};
 use crate::state::TaskStatus;
 use crate::store::audit::{AuditRows, NewEvent};
+use crate::store::own_tx::OwnTxConn;
 use crate::store::params::{json_list, TaskInsertParams};
 use crate::store::StoreTx;
 
@@ -41,6 +44,34 @@ struct TaskJson<'a> {
 }
 
 impl SqliteStore {
+    pub(super) async fn submit_one(
+        &self,
+        params: &TaskInsertParams,
+        created: &NewEvent,
+    ) -> Result<i64> {
+        let mut writer = OwnTxConn::acquire(&self.writer).await?;
+        let ids = insert_query(include_str!("queries/task_submit.sql"), params, now_ms())
+            .bind(created.parent_id)
+            .bind(created.event_type)
+            .bind(created.from_status.as_deref())
+            .bind(created.to_status.as_deref())
+            .bind(created.stage)
+            .bind(created.worker_id.as_deref())
+            .bind(created.attempt)
+            .bind(created.message.as_deref())
+            .bind(created.metadata.as_deref())
+            .fetch_all(writer.conn())
+            .await?;
+        writer.finished();
+        match ids[..] {
+            [id] => Ok(id),
+            _ => Err(Error::Corrupt {
+                column: "id",
+                reason: format!("inserting one task returned {} ids", ids.len()),
+            }),
+        }
+    }
+
     pub(super) async fn submit_many(
         &self,
         params: &[TaskInsertParams],
