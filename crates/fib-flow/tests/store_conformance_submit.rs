@@ -218,3 +218,21 @@ backend_test! {
         Ok(())
     }
 }
+
+backend_test! {
+    async fn task_submit_stores_a_payload_of_ten_megabytes_with_its_event(db) {
+        let store = db.store().await;
+        // Past the size MySQL's one-command submit takes (its strings are
+        // hex, twice their size): that one is bound as parameters.
+        let payload = serde_json::Value::String("x".repeat(10 << 20)).to_string();
+        let params = fib_flow::store::TaskInsertParams {
+            payload: Some(payload),
+            ..task("big")
+        };
+        let id = store.task_submit(&params, &created_event(None)).await?;
+        let row = store.task_get(id).await?.context("row")?;
+        ensure!(row.payload == params.payload, "the payload changed");
+        assert_eq!(tasks_and_event_counts(&*store).await?, [(id, 1)]);
+        Ok(())
+    }
+}

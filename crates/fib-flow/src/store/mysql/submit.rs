@@ -15,12 +15,18 @@ use crate::state::TaskStatus;
 use crate::store::audit::{AuditRows, NewEvent};
 use crate::store::own_tx::OwnTxConn;
 use crate::store::params::TaskInsertParams;
-use crate::store::StoreTx;
+use crate::store::{submit_in_tx, Store, StoreTx};
 
 /// Rows per insert statement: each binds six strings, and a prepared
 /// statement takes at most 65,535 parameters. Covers
 /// [`MAX_SUBMIT_BATCH`](crate::config::MAX_SUBMIT_BATCH) in one statement.
 const ROWS_PER_STATEMENT: usize = 10_000;
+
+/// The longest one-command submit (`task_submit.sql` with its values
+/// written in): its strings are hex, twice their size, and a command must
+/// fit in `max_allowed_packet` (16 MiB by default on MariaDB, 64 MiB on
+/// MySQL 8). A longer one runs as a transaction with bound parameters.
+const ONE_COMMAND_MAX_BYTES: usize = 1 << 20;
 
 /// An integer column as SQL text (integers are written into the statement,
 /// strings bound, to stay under the parameter limit).
@@ -89,6 +95,13 @@ impl MySqlStore {
         created: &NewEvent,
     ) -> Result<i64> {
         let sql = submit_sql(params, created);
+        if sql.len() > ONE_COMMAND_MAX_BYTES {
+            // Hex doubles the strings: past this size, bound parameters.
+            let mut tx = self.begin().await?;
+            let id = submit_in_tx(&mut *tx, params, created).await?;
+            tx.commit().await?;
+            return Ok(id);
+        }
         let mut conn = OwnTxConn::acquire(&self.pool).await?;
         let ids: Vec<(i64,)> = conn
             .conn()
