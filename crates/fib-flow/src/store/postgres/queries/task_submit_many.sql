@@ -5,27 +5,29 @@
 -- worker_id, attempt, message, metadata), one array each in the same
 -- order (their task and root are the new ids). Arrays rather than one
 -- JSON document: nothing to parse per row.
--- The ids are drawn first, with the item's ordinal kept beside them, so
--- the events join their task by ordinal and the ids come back in input
--- order. The insert trigger notifies idle workers once (per statement).
+-- One unnest of all the arrays: each row holds a task and its event. The
+-- ids are drawn first, with the item's ordinal kept beside them, so both
+-- inserts and the returned ids follow input order. The insert trigger notifies idle workers once (per statement).
 WITH clock AS (
     SELECT (extract(epoch FROM now()) * 1000)::bigint AS now
 ),
+-- The id sequence, looked up once.
+id_sequence AS (
+    SELECT pg_get_serial_sequence('fib_flow_tasks', 'id')::regclass AS id
+),
 input AS (
-    SELECT nextval(pg_get_serial_sequence('fib_flow_tasks', 'id')) AS id, t.*
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
+    SELECT nextval(id_sequence.id) AS id, t.*
+    FROM id_sequence,
+         unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
                 $7::bigint[], $8::bigint[], $9::bigint[], $10::text[], $11::bigint[],
-                $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[])
+                $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[],
+                $17::bigint[], $18::text[], $19::text[], $20::text[], $21::bigint[],
+                $22::text[], $23::bigint[], $24::text[], $25::text[])
         WITH ORDINALITY AS t(name, kind, status, priority, payload, tag, timeout_ms,
                              max_attempts, retry_interval_ms, cron_expr, run_at, delay_ms,
-                             root_id, parent_id, parent_stage, parent_cycle, n)
-),
-events AS (
-    SELECT *
-    FROM unnest($17::bigint[], $18::text[], $19::text[], $20::text[], $21::bigint[],
-                $22::text[], $23::bigint[], $24::text[], $25::text[])
-        WITH ORDINALITY AS e(parent_id, event_type, from_status, to_status, stage, worker_id,
-                             attempt, message, metadata, n)
+                             root_id, parent_id, parent_stage, parent_cycle,
+                             event_parent_id, event_type, from_status, to_status, stage,
+                             worker_id, attempt, message, metadata, n)
 ),
 task AS (
     INSERT INTO fib_flow_tasks
@@ -36,18 +38,18 @@ task AS (
            input.tag, input.timeout_ms, input.max_attempts, input.retry_interval_ms,
            input.cron_expr, clock.now, COALESCE(input.run_at, clock.now + input.delay_ms),
            input.root_id, input.parent_id, input.parent_stage, input.parent_cycle, clock.now,
-           events.event_type
-    FROM input JOIN events ON events.n = input.n, clock
+           input.event_type
+    FROM input, clock
     ORDER BY input.n
 ),
 event AS (
     INSERT INTO fib_flow_task_events
         (task_id, root_id, parent_id, event_type, from_status, to_status, stage, worker_id,
          attempt, event_time, message, metadata)
-    SELECT input.id, input.id, events.parent_id, events.event_type, events.from_status,
-           events.to_status, events.stage, events.worker_id, events.attempt, clock.now,
-           events.message, events.metadata
-    FROM input JOIN events ON events.n = input.n, clock
+    SELECT input.id, input.id, input.event_parent_id, input.event_type, input.from_status,
+           input.to_status, input.stage, input.worker_id, input.attempt, clock.now,
+           input.message, input.metadata
+    FROM input, clock
     ORDER BY input.n
 )
 SELECT id FROM input ORDER BY n
