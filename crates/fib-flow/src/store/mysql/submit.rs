@@ -12,7 +12,7 @@ use sqlx::{Executor, MySql, QueryBuilder};
 use super::{inserted_id, MySqlStore, MySqlTx};
 use crate::error::{Error, Result};
 use crate::state::TaskStatus;
-use crate::store::audit::{AuditRows, NewEvent};
+use crate::store::audit::NewEvent;
 use crate::store::own_tx::OwnTxConn;
 use crate::store::params::TaskInsertParams;
 use crate::store::{submit_in_tx, Store, StoreTx};
@@ -179,9 +179,32 @@ impl MySqlStore {
                 });
             }
             let first = inserted_id(done.last_insert_id())?;
-            ids.extend((0..chunk.len() as i64).map(|i| first + i * step));
+            let chunk_ids: Vec<i64> = (0..chunk.len() as i64).map(|i| first + i * step).collect();
+            // Their events, the same way: a multi-row insert takes fewer
+            // cycles than reading the rows from a JSON document.
+            let mut insert =
+                QueryBuilder::<MySql>::new(include_str!("queries/event_insert_values.sql"));
+            insert.push_values(chunk_ids.iter().zip(events), |mut row, (&id, event)| {
+                row.push(int(Some(id)))
+                    .push(int(Some(id)))
+                    .push(int(event.parent_id))
+                    .push_bind(event.event_type)
+                    .push_bind(event.from_status.as_deref())
+                    .push_bind(event.to_status.as_deref())
+                    .push(int(event.stage))
+                    .push_bind(event.worker_id.as_deref())
+                    .push(int(event.attempt))
+                    .push(int(Some(now)))
+                    .push_bind(event.message.as_deref())
+                    .push_bind(event.metadata.as_deref());
+            });
+            insert
+                .build()
+                .persistent(false)
+                .execute(&mut *tx.tx)
+                .await?;
+            ids.extend(chunk_ids);
         }
-        tx.audit_write(&AuditRows::created(&ids, created)).await?;
         Box::new(tx).commit().await?;
         Ok(ids)
     }
