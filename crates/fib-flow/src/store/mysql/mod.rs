@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sqlx::mysql::{MySqlArguments, MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
-use sqlx::{Connection, Executor, MySql, MySqlConnection, Transaction};
+use sqlx::{Connection, Executor, MySql, MySqlConnection, QueryBuilder, Transaction};
 use tokio::sync::Notify;
 
 use super::audit::{AuditRows, NewEvent};
@@ -535,6 +535,48 @@ impl MySqlTx {
         self.now = Some(now);
         Ok(now)
     }
+
+    /// Inserts `events` at `now`, in order (their ids ascend in it): one
+    /// multi-row `VALUES` insert (`event_insert_values.sql`) per
+    /// [`EVENTS_PER_STATEMENT`], strings bound and integers written in,
+    /// which costs the server less than reading a JSON document.
+    async fn insert_events(&mut self, events: &[NewEvent], now: i64) -> Result<()> {
+        for chunk in events.chunks(EVENTS_PER_STATEMENT) {
+            let mut insert =
+                QueryBuilder::<MySql>::new(include_str!("queries/event_insert_values.sql"));
+            insert.push_values(chunk, |mut row, event| {
+                row.push(sql_int(Some(event.task_id)))
+                    .push(sql_int(Some(event.root_id)))
+                    .push(sql_int(event.parent_id))
+                    .push_bind(event.event_type)
+                    .push_bind(event.from_status.as_deref())
+                    .push_bind(event.to_status.as_deref())
+                    .push(sql_int(event.stage))
+                    .push_bind(event.worker_id.as_deref())
+                    .push(sql_int(event.attempt))
+                    .push(sql_int(Some(now)))
+                    .push_bind(event.message.as_deref())
+                    .push_bind(event.metadata.as_deref());
+            });
+            // Each batch has its own text: do not fill the statement cache.
+            insert
+                .build()
+                .persistent(false)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Events per insert statement: each binds six strings, and a prepared
+/// statement takes at most 65,535 parameters.
+const EVENTS_PER_STATEMENT: usize = 10_000;
+
+/// An integer column as SQL text (integers are written into a multi-row
+/// statement, strings bound, to stay under the parameter limit).
+pub(super) fn sql_int(value: Option<i64>) -> String {
+    value.map_or_else(|| "NULL".to_owned(), |v| v.to_string())
 }
 
 /// A status change read back with the time it was stamped at.
@@ -606,11 +648,7 @@ impl StoreTx for MySqlTx {
         }
         if !rows.events.is_empty() {
             let now = self.now().await?;
-            sqlx::query(include_str!("queries/event_insert_many.sql"))
-                .bind(now)
-                .bind(json_list(&rows.events))
-                .execute(&mut *self.tx)
-                .await?;
+            self.insert_events(&rows.events, now).await?;
         }
         Ok(())
     }

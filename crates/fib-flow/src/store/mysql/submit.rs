@@ -9,10 +9,10 @@ use std::fmt::Write;
 
 use sqlx::{Executor, MySql, QueryBuilder};
 
-use super::{inserted_id, MySqlStore, MySqlTx};
+use super::{inserted_id, sql_int as int, MySqlStore, MySqlTx};
 use crate::error::{Error, Result};
 use crate::state::TaskStatus;
-use crate::store::audit::NewEvent;
+use crate::store::audit::{AuditRows, NewEvent};
 use crate::store::own_tx::OwnTxConn;
 use crate::store::params::TaskInsertParams;
 use crate::store::{submit_in_tx, Store, StoreTx};
@@ -27,12 +27,6 @@ const ROWS_PER_STATEMENT: usize = 10_000;
 /// fit in `max_allowed_packet` (16 MiB by default on MariaDB, 64 MiB on
 /// MySQL 8). A longer one runs as a transaction with bound parameters.
 const ONE_COMMAND_MAX_BYTES: usize = 1 << 20;
-
-/// An integer column as SQL text (integers are written into the statement,
-/// strings bound, to stay under the parameter limit).
-fn int(value: Option<i64>) -> String {
-    value.map_or_else(|| "NULL".to_owned(), |v| v.to_string())
-}
 
 /// A string as SQL text that no value can break out of: a hex literal
 /// (only `0-9a-f` between the quotes) read as UTF-8; `NULL` for none.
@@ -179,32 +173,10 @@ impl MySqlStore {
                 });
             }
             let first = inserted_id(done.last_insert_id())?;
-            let chunk_ids: Vec<i64> = (0..chunk.len() as i64).map(|i| first + i * step).collect();
-            // Their events, the same way: a multi-row insert takes fewer
-            // cycles than reading the rows from a JSON document.
-            let mut insert =
-                QueryBuilder::<MySql>::new(include_str!("queries/event_insert_values.sql"));
-            insert.push_values(chunk_ids.iter().zip(events), |mut row, (&id, event)| {
-                row.push(int(Some(id)))
-                    .push(int(Some(id)))
-                    .push(int(event.parent_id))
-                    .push_bind(event.event_type)
-                    .push_bind(event.from_status.as_deref())
-                    .push_bind(event.to_status.as_deref())
-                    .push(int(event.stage))
-                    .push_bind(event.worker_id.as_deref())
-                    .push(int(event.attempt))
-                    .push(int(Some(now)))
-                    .push_bind(event.message.as_deref())
-                    .push_bind(event.metadata.as_deref());
-            });
-            insert
-                .build()
-                .persistent(false)
-                .execute(&mut *tx.tx)
-                .await?;
-            ids.extend(chunk_ids);
+            ids.extend((0..chunk.len() as i64).map(|i| first + i * step));
         }
+        tx.insert_events(&AuditRows::created(&ids, created).events, now)
+            .await?;
         Box::new(tx).commit().await?;
         Ok(ids)
     }
