@@ -16,11 +16,11 @@ impl PgStore {
         if params.is_empty() {
             return Ok(Vec::new());
         }
-        let column = |f: fn(&TaskInsertParams) -> Option<i64>| -> Vec<Option<i64>> {
-            params.iter().map(f).collect()
+        let column = |f: fn(&TaskInsertParams) -> Option<i64>| -> Option<Vec<Option<i64>>> {
+            all_null_as_none(params.iter().map(f).collect())
         };
-        let text = |f: fn(&TaskInsertParams) -> Option<&str>| -> Vec<Option<&str>> {
-            params.iter().map(f).collect()
+        let text = |f: fn(&TaskInsertParams) -> Option<&str>| -> Option<Vec<Option<&str>>> {
+            all_null_as_none(params.iter().map(f).collect())
         };
         Ok(
             sqlx::query_scalar(include_str!("queries/task_submit_many.sql"))
@@ -59,6 +59,15 @@ impl PgStore {
 fn events<'e, T>(
     created: &'e [NewEvent],
     column: impl Fn(&'e NewEvent) -> Option<T>,
-) -> Vec<Option<T>> {
-    created.iter().map(column).collect()
+) -> Option<Vec<Option<T>>> {
+    all_null_as_none(created.iter().map(column).collect())
+}
+
+/// A column of nulls as a null array: the statement's `unnest` pads a
+/// null array with nulls to the length of the others, the same rows
+/// without unpacking an array of nulls (a batch of top-level tasks has
+/// five such columns, their events four). The name column is never null,
+/// so the rows' count is always set.
+fn all_null_as_none<T>(column: Vec<Option<T>>) -> Option<Vec<Option<T>>> {
+    column.iter().any(Option::is_some).then_some(column)
 }

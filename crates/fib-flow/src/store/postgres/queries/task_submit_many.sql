@@ -4,10 +4,12 @@
 -- columns (parent_id, event_type, from_status, to_status, stage,
 -- worker_id, attempt, message, metadata), one array each in the same
 -- order (their task and root are the new ids). Arrays rather than one
--- JSON document: nothing to parse per row.
+-- JSON document: nothing to parse per row. A column that is null in every
+-- row may come as a null array (unnest pads it with nulls).
 -- One unnest of all the arrays: each row holds a task and its event. The
--- ids are drawn first, with the item's ordinal kept beside them, so both
--- inserts and the returned ids follow input order. The insert trigger notifies idle workers once (per statement).
+-- ids are drawn first, in input order, with the item's ordinal kept beside
+-- them: the events are inserted in input order (their ids ascend in it),
+-- and the ids come back in it. The tasks' row order needs no sort. The insert trigger notifies idle workers once (per statement).
 WITH clock AS (
     SELECT (extract(epoch FROM now()) * 1000)::bigint AS now
 ),
@@ -40,7 +42,6 @@ task AS (
            input.root_id, input.parent_id, input.parent_stage, input.parent_cycle, clock.now,
            input.event_type
     FROM input, clock
-    ORDER BY input.n
 ),
 event AS (
     INSERT INTO fib_flow_task_events
