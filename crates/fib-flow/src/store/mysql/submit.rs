@@ -181,3 +181,60 @@ impl MySqlStore {
         Ok(ids)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{submit_sql, text};
+    use crate::store::audit::NewEvent;
+    use crate::store::params::{NextRun, TaskInsertParams};
+    use crate::TaskKind;
+
+    #[test]
+    fn strings_become_hex_literals_and_none_becomes_null() {
+        assert_eq!(text(None), "NULL");
+        assert_eq!(text(Some("")), "CONVERT(X'' USING utf8mb4)");
+        assert_eq!(text(Some("a'\\é")), "CONVERT(X'61275cc3a9' USING utf8mb4)");
+    }
+
+    #[test]
+    fn every_placeholder_is_replaced_and_no_value_appears_as_written() {
+        let odd = "x'); DROP TABLE fib_flow_tasks; -- {name}";
+        let params = TaskInsertParams {
+            name: odd.to_owned(),
+            kind: TaskKind::Async,
+            payload: Some(odd.to_owned()),
+            priority: -3,
+            tag: None,
+            timeout_ms: 60_000,
+            max_attempts: 3,
+            retry_interval_ms: 0,
+            next_run: NextRun::AfterMs(5),
+            cron_expr: None,
+            parent: None,
+        };
+        let created = NewEvent {
+            task_id: 0,
+            root_id: 0,
+            parent_id: None,
+            event_type: "task_created",
+            from_status: None,
+            to_status: Some("pending".to_owned()),
+            stage: Some(0),
+            worker_id: None,
+            attempt: None,
+            message: Some(odd.to_owned()),
+            metadata: None,
+        };
+        let sql = submit_sql(&params, &created);
+        let statements: String = sql
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("--"))
+            .collect();
+        assert!(
+            !statements.contains('{'),
+            "a placeholder is left: {statements}"
+        );
+        assert!(!statements.contains("DROP"), "a value is written as is");
+        assert!(statements.contains("-3"), "the priority is written in");
+    }
+}
