@@ -152,9 +152,13 @@ backend_test! {
         assert_eq!(done.result, Some(json!("finished anyway")));
         wait_for_running_count(&manager, 0).await;
         // The completion woke the claim loop; the name is still unregistered.
+        // (A claim round already under way when `unregister` returned may
+        // have taken the waiting task: its execution finds no handler and
+        // releases it, so it is pending again, never run, its attempt 0 or
+        // 1.)
         let row = task_row(&manager, waiting).await;
         assert_eq!(row.status, TaskStatus::Pending);
-        assert_eq!(row.attempt, 0);
+        assert!(row.attempt <= 1, "{row:?}");
         assert_eq!(started.snapshot(), [running]);
         manager.stop().await?;
         Ok(())

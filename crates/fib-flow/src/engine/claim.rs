@@ -117,16 +117,42 @@ pub(crate) fn plan(shared: &Shared, leaving: usize) -> Option<Plan> {
 /// One claim round: as many tasks as there are free slots, honouring the
 /// per-name limits, then one execution each.
 pub(crate) async fn run_once(shared: &Arc<Shared>) -> Result<Claimed> {
-    let Some(plan) = plan(shared, 0) else {
-        return Ok(Claimed::NoCapacity);
-    };
     if shared.store.caps().single_writer {
+        if plan(shared, 0).is_none() {
+            return Ok(Claimed::NoCapacity);
+        }
         // One writer: the completer plans again and claims in its next
         // transaction (it also refills with every batch of outcomes).
         return completer::claim(shared).await;
     }
+    gather_free_slots(shared).await;
+    let Some(plan) = plan(shared, 0) else {
+        return Ok(Claimed::NoCapacity);
+    };
     let rows = claim_with_audit(shared.store.as_ref(), &plan.params).await?;
     Ok(start(shared, &plan, rows))
+}
+
+/// Lets executions that are about to free their slot (handlers that just
+/// returned, often queued on this very thread) do so before the claim is
+/// planned, so one claim fills the slots several handlers free at once:
+/// yields to the scheduler, again while each yield frees more, at most
+/// [`completer::GATHER_YIELDS`] times. No timer: with nothing about to
+/// finish it costs one yield.
+async fn gather_free_slots(shared: &Shared) {
+    let max = shared.config.max_concurrent_tasks;
+    let mut free = shared.running().free_slots(max, 0);
+    for _ in 0..completer::GATHER_YIELDS {
+        if free == 0 || free >= max {
+            return;
+        }
+        tokio::task::yield_now().await;
+        let now = shared.running().free_slots(max, 0);
+        if now <= free {
+            return;
+        }
+        free = now;
+    }
 }
 
 /// Starts one execution for each row claimed by `plan`, each holding a

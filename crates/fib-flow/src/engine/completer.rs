@@ -30,7 +30,7 @@ const MAX_BATCH: usize = 256;
 
 /// Most times the completer yields to let executions that are about to
 /// hand in their outcome do so before it writes a batch (see [`gather`]).
-const GATHER_YIELDS: usize = 4;
+pub(crate) const GATHER_YIELDS: usize = 4;
 
 /// Delays between tries of a batch that hit a database error. Every change
 /// is fenced, and a failed transaction is rolled back whole, so a retried
