@@ -12,6 +12,8 @@
 
 mod audit;
 mod floor;
+mod literal;
+mod set_status;
 mod submit;
 mod workers;
 
@@ -750,56 +752,14 @@ impl StoreTx for MySqlTx {
     }
 
     async fn task_set_status(&mut self, change: &TaskSetStatusParams) -> Result<Option<TaskRef>> {
-        let (set_error, error) = change.error.as_args();
-        let (set_next, at, delay) = change.next_run.as_args();
-        let fence_worker = change.fence.as_ref().map(|f| f.worker_id.as_str());
-        let children = change.children;
-        let done = sqlx::query(include_str!("queries/task_set_status.sql"))
-            .bind(change.to().as_str())
-            .bind(self.now)
-            .bind(change.finishes())
-            .bind(change.result.is_some())
-            .bind(change.result.as_deref())
-            .bind(set_error)
-            .bind(error)
-            .bind(set_next)
-            .bind(at)
-            .bind(delay)
-            .bind(change.retry_count)
-            .bind(change.release_owner)
-            .bind(change.advances_stage())
-            .bind(change.reset_stage)
-            .bind(change.reset_stage)
-            .bind(change.context.is_some())
-            .bind(change.context.as_deref())
-            .bind(change.suspend_reason.is_some())
-            .bind(change.suspend_reason.clone().flatten())
-            .bind(children.map(|c| c.count))
-            .bind(children.map(|c| c.count))
-            .bind(change.finishes())
-            .bind(change.reset_stage)
-            .bind(children.map(|c| c.on_failure.as_str()))
-            .bind(change.last_event_type)
-            .bind(change.id)
-            .bind(status_list(change.from()))
-            .bind(fence_worker)
-            .bind(fence_worker)
-            .bind(change.fence.as_ref().map(|f| f.attempt))
-            .bind(change.require_no_children)
-            .bind(change.require_expired_ms)
-            .bind(change.require_expired_ms)
-            .bind(change.require_expired_ms)
-            .execute(&mut *self.tx)
-            .await?;
-        if done.rows_affected() != 1 {
-            return Ok(None);
-        }
-        let stamped: StampedRef = sqlx::query_as(include_str!("queries/task_ref.sql"))
-            .bind(change.id)
-            .fetch_one(&mut *self.tx)
-            .await?;
-        self.now = self.now.or(stamped.last_active_at);
-        Ok(Some(stamped.task))
+        self.set_status(change).await
+    }
+
+    async fn task_set_status_many(
+        &mut self,
+        changes: &[TaskSetStatusParams],
+    ) -> Result<Vec<Option<TaskRef>>> {
+        self.set_status_many(changes).await
     }
 }
 

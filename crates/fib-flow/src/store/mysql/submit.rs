@@ -5,10 +5,9 @@
 //! the tasks (ids read from `LAST_INSERT_ID()`, see the query file) and one
 //! for their events.
 
-use std::fmt::Write;
-
 use sqlx::{Executor, MySql, QueryBuilder};
 
+use super::literal::Lit;
 use super::{inserted_id, sql_int as int, MySqlStore, MySqlTx};
 use crate::error::{Error, Result};
 use crate::state::TaskStatus;
@@ -28,37 +27,22 @@ const ROWS_PER_STATEMENT: usize = 10_000;
 /// MySQL 8). A longer one runs as a transaction with bound parameters.
 const ONE_COMMAND_MAX_BYTES: usize = 1 << 20;
 
-/// A string as SQL text that no value can break out of: a hex literal
-/// (only `0-9a-f` between the quotes) read as UTF-8; `NULL` for none.
-fn text(value: Option<&str>) -> String {
-    let Some(value) = value else {
-        return "NULL".to_owned();
-    };
-    let mut sql = String::with_capacity(value.len() * 2 + 32);
-    sql.push_str("CONVERT(X'");
-    for byte in value.as_bytes() {
-        let _ = write!(sql, "{byte:02x}");
-    }
-    sql.push_str("' USING utf8mb4)");
-    sql
-}
-
 /// `task_submit.sql` with every placeholder replaced by its value's SQL
-/// text ([`int`], [`text`]).
+/// text ([`Lit`]).
 fn submit_sql(params: &TaskInsertParams, created: &NewEvent) -> String {
     let (_, at, delay) = params.next_run.as_args();
     let parent = params.parent;
     let values = [
-        ("{name}", text(Some(&params.name))),
-        ("{kind}", text(Some(params.kind.as_str()))),
-        ("{status}", text(Some(TaskStatus::Pending.as_str()))),
+        ("{name}", Lit::Text(&params.name).sql()),
+        ("{kind}", Lit::Text(params.kind.as_str()).sql()),
+        ("{status}", Lit::Text(TaskStatus::Pending.as_str()).sql()),
         ("{priority}", int(Some(i64::from(params.priority)))),
-        ("{payload}", text(params.payload.as_deref())),
-        ("{tag}", text(params.tag.as_deref())),
+        ("{payload}", Lit::text(params.payload.as_deref()).sql()),
+        ("{tag}", Lit::text(params.tag.as_deref()).sql()),
         ("{timeout_ms}", int(Some(params.timeout_ms))),
         ("{max_attempts}", int(Some(params.max_attempts))),
         ("{retry_interval_ms}", int(Some(params.retry_interval_ms))),
-        ("{cron_expr}", text(params.cron_expr.as_deref())),
+        ("{cron_expr}", Lit::text(params.cron_expr.as_deref()).sql()),
         ("{next_run_at}", int(at)),
         ("{delay_ms}", int(Some(delay))),
         ("{root_id}", int(parent.map(|l| l.root_id))),
@@ -66,14 +50,17 @@ fn submit_sql(params: &TaskInsertParams, created: &NewEvent) -> String {
         ("{parent_stage}", int(parent.map(|l| l.parent_stage))),
         ("{parent_cycle}", int(parent.map(|l| l.parent_cycle))),
         ("{event_parent_id}", int(created.parent_id)),
-        ("{event_type}", text(Some(created.event_type))),
-        ("{from_status}", text(created.from_status.as_deref())),
-        ("{to_status}", text(created.to_status.as_deref())),
+        ("{event_type}", Lit::Text(created.event_type).sql()),
+        (
+            "{from_status}",
+            Lit::text(created.from_status.as_deref()).sql(),
+        ),
+        ("{to_status}", Lit::text(created.to_status.as_deref()).sql()),
         ("{stage}", int(created.stage)),
-        ("{worker_id}", text(created.worker_id.as_deref())),
+        ("{worker_id}", Lit::text(created.worker_id.as_deref()).sql()),
         ("{attempt}", int(created.attempt)),
-        ("{message}", text(created.message.as_deref())),
-        ("{metadata}", text(created.metadata.as_deref())),
+        ("{message}", Lit::text(created.message.as_deref()).sql()),
+        ("{metadata}", Lit::text(created.metadata.as_deref()).sql()),
     ];
     // Values hold no braces, so no replacement can create a placeholder.
     values.iter().fold(
@@ -184,17 +171,10 @@ impl MySqlStore {
 
 #[cfg(test)]
 mod tests {
-    use super::{submit_sql, text};
+    use super::submit_sql;
     use crate::store::audit::NewEvent;
     use crate::store::params::{NextRun, TaskInsertParams};
     use crate::TaskKind;
-
-    #[test]
-    fn strings_become_hex_literals_and_none_becomes_null() {
-        assert_eq!(text(None), "NULL");
-        assert_eq!(text(Some("")), "CONVERT(X'' USING utf8mb4)");
-        assert_eq!(text(Some("a'\\é")), "CONVERT(X'61275cc3a9' USING utf8mb4)");
-    }
 
     #[test]
     fn every_placeholder_is_replaced_and_no_value_appears_as_written() {
