@@ -32,9 +32,12 @@
 
 use std::sync::Arc;
 
+use crate::audit::record;
 use crate::error::{Error, Result};
 use crate::manager::TaskManager;
-use crate::store::{ClaimName, FloorCompleteParams, Store, TaskClaimManyParams, TaskInsertParams};
+use crate::store::{
+    ClaimName, FloorCompleteParams, Store, TaskBatchParams, TaskClaimManyParams, TaskInsertParams,
+};
 use crate::task::TaskOptions;
 
 /// The name of every row a probe inserts and claims.
@@ -78,9 +81,10 @@ impl FloorProbe {
     }
 
     /// Inserts `rows` pending [`FLOOR_TASK_NAME`] rows in ONE autocommitted
-    /// statement, without their `task_created` events: `insert(1)` is the
-    /// single-row commit, `insert(b)` the multi-row insert of a batch.
-    /// Nothing happens for 0 rows.
+    /// statement, the engine's batch insert without its `task_created`
+    /// events (on MySQL after the clock read that insert needs, as the
+    /// engine does): `insert(1)` is the single-row commit, `insert(b)` the
+    /// multi-row insert of a batch. Nothing happens for 0 rows.
     ///
     /// # Errors
     ///
@@ -90,8 +94,10 @@ impl FloorProbe {
         if rows == 0 {
             return Ok(());
         }
-        let params = vec![self.row.clone(); rows];
-        let inserted = self.store.floor_task_insert_many(&params).await?;
+        let payloads = vec![self.row.payload.clone(); rows];
+        let created = record::created(0, &self.row);
+        let batch = TaskBatchParams::new(self.row.clone(), payloads, created)?;
+        let inserted = self.store.floor_task_insert_many(&batch).await?;
         if usize::try_from(inserted).ok() != Some(rows) {
             return Err(Error::Corrupt {
                 column: "id",

@@ -14,8 +14,8 @@ use crate::error::{Error, Result};
 use crate::handler::{check_duration, Handler, HandlerOptions, Registration};
 use crate::state::{TaskKind, TaskStatus};
 use crate::store::{
-    CronUpdateParams, CronUpsertParams, NextRun, Store, StoreCaps, TaskInsertParams,
-    TaskListParams, TaskSetStatusParams, TaskStatsParams,
+    CronUpdateParams, CronUpsertParams, NextRun, Store, StoreCaps, TaskBatchParams,
+    TaskInsertParams, TaskListParams, TaskSetStatusParams, TaskStatsParams,
 };
 use crate::task::{
     check_name, check_priority, RunAt, TaskFilter, TaskId, TaskOptions, TaskRecord, TaskStats,
@@ -373,8 +373,8 @@ impl TaskManager {
     ///   [`MAX_SUBMIT_BATCH`] (10,000) payloads, or for a payload that cannot
     ///   be serialised to JSON (the reason starts with `item N:`, its index).
     /// - [`Error::InvalidInput`] naming the option (`name`, `tag`,
-    ///   `timeout`, ...) when an option is invalid, as `submit_with` does,
-    ///   its reason starting with `item N:`.
+    ///   `timeout`, ...) when an option is invalid, as `submit_with` does
+    ///   (the options are checked once for the whole batch).
     /// - A database error, after retrying transient ones.
     pub async fn submit_many_with<P: Serialize>(
         &self,
@@ -395,32 +395,27 @@ impl TaskManager {
         if payloads.is_empty() {
             return Ok(Vec::new());
         }
-        let params = payloads
+        // One name and one set of options for every task: checked once,
+        // and written once per batch.
+        let task = self.task_params(name, options)?;
+        let payloads = payloads
             .iter()
             .enumerate()
             .map(|(index, payload)| {
-                self.insert_params(name, payload, options.clone())
-                    .map_err(|error| match error {
-                        Error::InvalidInput { field, reason } => Error::InvalidInput {
-                            field,
-                            reason: format!("item {index}: {reason}"),
-                        },
-                        Error::Serialization { source, .. } => Error::InvalidInput {
-                            field: "payloads",
-                            reason: format!(
-                                "item {index}: the payload cannot be serialised: {source}"
-                            ),
-                        },
-                        other => other,
-                    })
+                payload_text(payload).map_err(|source| Error::InvalidInput {
+                    field: "payloads",
+                    reason: format!("item {index}: the payload cannot be serialised: {source}"),
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         let store = self.store()?;
-        // The events' ids are filled in with the new tasks'.
-        let created: Vec<_> = params.iter().map(|p| record::created(0, p)).collect();
-        let ids = retry_transient(|| store.task_submit_many(&params, &created)).await?;
-        // Same options for every task: one wake-up (or due time) per batch.
-        match params[0].next_run {
+        let next_run = task.next_run;
+        // The event's ids are filled in with each new task's.
+        let created = record::created(0, &task);
+        let batch = TaskBatchParams::new(task, payloads, created)?;
+        let ids = retry_transient(|| store.task_submit_many(&batch)).await?;
+        // One wake-up (or due time) per batch.
+        match next_run {
             NextRun::Keep | NextRun::AfterMs(0) => self.shared().wake.notify_one(),
             NextRun::AfterMs(delay) => self
                 .shared()
@@ -565,11 +560,19 @@ impl TaskManager {
         payload: &P,
         options: TaskOptions,
     ) -> Result<TaskInsertParams> {
-        check_name("name", name)?;
-        let payload = serde_json::to_value(payload).map_err(|source| Error::Serialization {
+        let task = self.task_params(name, options)?;
+        let payload = payload_text(payload).map_err(|source| Error::Serialization {
             field: "payload",
             source,
         })?;
+        Ok(TaskInsertParams { payload, ..task })
+    }
+
+    /// The row of a top-level async task of `name` with `options`
+    /// resolved (the handler's defaults, then the manager's) and checked,
+    /// without a payload.
+    fn task_params(&self, name: &str, options: TaskOptions) -> Result<TaskInsertParams> {
+        check_name("name", name)?;
         let config = &self.shared().config;
         let handler = self
             .shared()
@@ -613,7 +616,7 @@ impl TaskManager {
         Ok(TaskInsertParams {
             name: name.to_owned(),
             kind: TaskKind::Async,
-            payload: (!payload.is_null()).then(|| payload.to_string()),
+            payload: None,
             priority,
             tag: options.tag,
             timeout_ms: millis(timeout),
@@ -859,4 +862,12 @@ impl Drop for Inner {
         self.shared.stop_claiming.cancel();
         self.shared.stop_services.cancel();
     }
+}
+
+/// A payload as the JSON text stored for it; JSON `null` is no payload.
+fn payload_text<P: Serialize + ?Sized>(
+    payload: &P,
+) -> std::result::Result<Option<String>, serde_json::Error> {
+    let value = serde_json::to_value(payload)?;
+    Ok((!value.is_null()).then(|| value.to_string()))
 }

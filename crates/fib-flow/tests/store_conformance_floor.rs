@@ -8,12 +8,22 @@ use anyhow::{ensure, Context};
 use fib_flow::floor::{FloorProbe, FLOOR_TASK_NAME};
 use fib_flow::store::{
     AuditRows, AuditScope, ClaimName, FloorCompleteParams, LeaseAcquireParams, NewAttempt, NextRun,
-    Store, TaskClaimManyParams, TaskListParams, TaskQueryParams, TaskRow, WorkerListParams,
-    WorkerRegisterParams,
+    Store, TaskBatchParams, TaskClaimManyParams, TaskInsertParams, TaskListParams, TaskQueryParams,
+    TaskRow, WorkerListParams, WorkerRegisterParams,
 };
 use fib_flow::{TaskFilter, TaskStatus};
 
 use common::store::{attempts_of, created_event, events_of, get, task, within};
+
+/// `n` rows of `template` (with its payload) as one floor insert.
+fn rows_of(template: TaskInsertParams, n: usize) -> anyhow::Result<TaskBatchParams> {
+    let payloads = vec![template.payload.clone(); n];
+    Ok(TaskBatchParams::new(
+        template,
+        payloads,
+        created_event(None),
+    )?)
+}
 
 /// Every task row, by creation time then id.
 async fn all_tasks(store: &dyn Store) -> anyhow::Result<Vec<TaskRow>> {
@@ -45,21 +55,21 @@ async fn claim(
 backend_test! {
     async fn floor_insert_writes_pending_rows_as_a_submit_does_without_events(db) {
         let store = db.store().await;
-        assert_eq!(store.floor_task_insert_many(&[]).await?, 0);
+        assert_eq!(store.floor_task_insert_many(&rows_of(task("noop"), 0)?).await?, 0);
         let before = store.now_ms().await?;
-        assert_eq!(store.floor_task_insert_many(&[task("noop")]).await?, 1);
-        let batch = vec![task("noop"); 5];
-        assert_eq!(store.floor_task_insert_many(&batch).await?, 5);
-        let delayed = fib_flow::store::TaskInsertParams {
+        assert_eq!(store.floor_task_insert_many(&rows_of(task("noop"), 1)?).await?, 1);
+        assert_eq!(store.floor_task_insert_many(&rows_of(task("noop"), 5)?).await?, 5);
+        let delayed = TaskInsertParams {
             next_run: NextRun::AfterMs(60_000),
             ..task("later")
         };
-        let at = fib_flow::store::TaskInsertParams {
+        let at = TaskInsertParams {
             next_run: NextRun::AtMs(before + 7),
             tag: Some("t".into()),
             ..task("at")
         };
-        assert_eq!(store.floor_task_insert_many(&[delayed, at]).await?, 2);
+        assert_eq!(store.floor_task_insert_many(&rows_of(delayed, 1)?).await?, 1);
+        assert_eq!(store.floor_task_insert_many(&rows_of(at, 1)?).await?, 1);
         let after = store.now_ms().await?;
 
         let rows = all_tasks(&*store).await?;
@@ -95,12 +105,13 @@ backend_test! {
 backend_test! {
     async fn floor_claim_and_complete_are_the_bare_claim_and_completion(db) {
         let store = db.store().await;
-        let with_priority = |priority: i32| fib_flow::store::TaskInsertParams {
-            priority,
-            ..task("noop")
-        };
-        let batch = [with_priority(1), with_priority(9), with_priority(5), with_priority(3)];
-        store.floor_task_insert_many(&batch).await?;
+        for priority in [1, 9, 5, 3] {
+            let row = TaskInsertParams {
+                priority,
+                ..task("noop")
+            };
+            store.floor_task_insert_many(&rows_of(row, 1)?).await?;
+        }
         let ids: Vec<i64> = all_tasks(&*store).await?.iter().map(|r| r.id).collect();
 
         // The claim: at most `limit`, priority first, now running.
@@ -152,7 +163,7 @@ backend_test! {
         let submitted = store
             .task_submit(&task("a"), &created_event(None))
             .await?;
-        store.floor_task_insert_many(&vec![task("b"); 3]).await?;
+        store.floor_task_insert_many(&rows_of(task("b"), 3)?).await?;
         let now = store.now_ms().await?;
         let mut tx = store.begin().await?;
         tx.audit_write(&AuditRows {
@@ -195,7 +206,7 @@ backend_test! {
             assert_eq!(store.migration_versions().await?, versions);
         }
         // The ids start over.
-        store.floor_task_insert_many(&[task("c")]).await?;
+        store.floor_task_insert_many(&rows_of(task("c"), 1)?).await?;
         let rows = all_tasks(&*store).await?;
         assert_eq!(rows.iter().map(|r| r.id).collect::<Vec<_>>(), [1]);
         Ok(())

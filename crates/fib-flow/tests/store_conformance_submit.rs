@@ -8,7 +8,7 @@ use std::future::Future;
 use std::task::Poll;
 
 use anyhow::{ensure, Context};
-use fib_flow::store::{AuditScope, NextRun, Store, TaskListParams};
+use fib_flow::store::{AuditScope, NextRun, Store, TaskBatchParams, TaskListParams};
 use fib_flow::TaskFilter;
 
 use common::store::{created_event, events_of, raw_execute, task};
@@ -104,17 +104,16 @@ backend_test! {
         raw_all(&db, &refuse).await?;
         let one = store.task_submit(&task("lost"), &created_event(None)).await;
         ensure!(one.is_err(), "task_submit succeeded without its event: {one:?}");
-        let batch = [task("lost"), task("lost")];
-        let events = [created_event(None), created_event(None)];
-        let many = store.task_submit_many(&batch, &events).await;
+        let batch = TaskBatchParams::new(task("lost"), vec![None, None], created_event(None))?;
+        let many = store.task_submit_many(&batch).await;
         ensure!(many.is_err(), "task_submit_many succeeded without its events: {many:?}");
         assert_eq!(tasks_and_event_counts(&*store).await?, [(kept, 1)]);
 
         raw_all(&db, &allow).await?;
         let after = store.task_submit(&task("after"), &created_event(None)).await?;
-        let batch = store.task_submit_many(&batch, &events).await?;
+        let batch_ids = store.task_submit_many(&batch).await?;
         let mut expected = vec![(kept, 1), (after, 1)];
-        expected.extend(batch.iter().map(|&id| (id, 1)));
+        expected.extend(batch_ids.iter().map(|&id| (id, 1)));
         assert_eq!(tasks_and_event_counts(&*store).await?, expected);
         Ok(())
     }
@@ -150,32 +149,32 @@ backend_test! {
 backend_test! {
     async fn task_submit_many_inserts_tasks_and_events_in_input_order(db) {
         let store = db.store().await;
-        assert!(store.task_submit_many(&[], &[]).await?.is_empty());
-        let created = |n: usize| created_event(Some(format!("Task {n} created")));
-        let params: Vec<_> = (0..300)
-            .map(|n| {
-                let mut p = task(&format!("t{n}"));
-                p.payload = Some(format!(r#"{{"n":{n}}}"#));
-                p.priority = n % 5;
-                p.tag = (n % 2 == 0).then(|| "even".to_owned());
-                p.next_run = NextRun::AfterMs(60_000);
-                p
-            })
+        let empty = TaskBatchParams::new(task("t"), Vec::new(), created_event(None))?;
+        assert!(store.task_submit_many(&empty).await?.is_empty());
+        let mut shared = task("t");
+        shared.priority = 3;
+        shared.tag = Some("even".to_owned());
+        shared.next_run = NextRun::AfterMs(60_000);
+        // The shared row's own payload is not used: each task has its own.
+        shared.payload = Some("ignored".to_owned());
+        let payloads: Vec<_> = (0..300)
+            .map(|n| (n % 7 != 0).then(|| format!(r#"{{"n":{n}}}"#)))
             .collect();
-        let events: Vec<_> = (0..300).map(created).collect();
+        let created = created_event(Some("Task t created".to_owned()));
+        let batch = TaskBatchParams::new(shared, payloads.clone(), created)?;
         let before = store.now_ms().await?;
-        let ids = store.task_submit_many(&params, &events).await?;
+        let ids = store.task_submit_many(&batch).await?;
         let after = store.now_ms().await?;
         ensure!(ids.len() == 300, "{} ids", ids.len());
         let mut distinct = ids.clone();
         distinct.sort_unstable();
         distinct.dedup();
         ensure!(distinct.len() == 300, "duplicate ids");
-        for (n, (id, p)) in ids.iter().zip(&params).enumerate() {
+        for (id, payload) in ids.iter().zip(&payloads) {
             let row = store.task_get(*id).await?.context("row")?;
-            assert_eq!(row.name, p.name);
-            assert_eq!(row.payload, p.payload);
-            assert_eq!((row.priority, row.tag.clone()), (i64::from(p.priority), p.tag.clone()));
+            assert_eq!(row.name, "t");
+            assert_eq!(&row.payload, payload);
+            assert_eq!((row.priority, row.tag.as_deref()), (3, Some("even")));
             assert_eq!((row.status.as_str(), row.last_event_type.as_deref()), ("pending", Some("task_created")));
             ensure!(row.created_at >= before - 1_000 && row.created_at <= after + 1_000, "created_at");
             assert_eq!(row.next_run_at, row.created_at + 60_000);
@@ -185,7 +184,7 @@ backend_test! {
             assert_eq!(listed.len(), 1, "{listed:?}");
             let event = &listed[0];
             assert_eq!((event.task_id, event.root_id, event.parent_id), (*id, *id, None));
-            assert_eq!(event.message.as_deref(), Some(format!("Task {n} created").as_str()));
+            assert_eq!(event.message.as_deref(), Some("Task t created"));
             assert_eq!(row.last_event_at, Some(event.event_time));
         }
         Ok(())
@@ -193,7 +192,7 @@ backend_test! {
 }
 
 backend_test! {
-    async fn task_submit_stores_quotes_backslashes_braces_and_unicode_as_given(db) {
+    async fn submits_store_quotes_backslashes_braces_and_unicode_as_given(db) {
         use fib_flow::store::NewEvent;
         let store = db.store().await;
         let odd = r#"it's "quoted" \ back\\slash {name} {payload} ' OR 1=1; -- é ✓ 🚀 %_"#;
@@ -215,6 +214,18 @@ backend_test! {
         assert_eq!(events.len(), 1, "{events:?}");
         assert_eq!(events[0].message.as_deref(), Some(odd));
         assert_eq!(events[0].metadata, created.metadata);
+        // A batch writes its shared columns once, its payloads each.
+        let payloads = vec![params.payload.clone(), Some(format!("{:?}", odd))];
+        let batch = TaskBatchParams::new(params.clone(), payloads.clone(), created.clone())?;
+        for (id, payload) in store.task_submit_many(&batch).await?.into_iter().zip(&payloads) {
+            let row = store.task_get(id).await?.context("row")?;
+            assert_eq!((row.name.as_str(), row.tag.as_deref()), (odd, Some(odd)));
+            assert_eq!(&row.payload, payload);
+            let events = store.event_list(&events_of(AuditScope::Task(id))).await?;
+            assert_eq!(events.len(), 1, "{events:?}");
+            assert_eq!(events[0].message.as_deref(), Some(odd));
+            assert_eq!(events[0].metadata, created.metadata);
+        }
         Ok(())
     }
 }

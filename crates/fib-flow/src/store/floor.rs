@@ -11,10 +11,8 @@
 //! decisions (the statuses and event type come in the params).
 
 use async_trait::async_trait;
-#[cfg(feature = "mysql")]
-use serde::Serialize;
 
-use super::params::TaskInsertParams;
+use super::params::TaskBatchParams;
 use crate::audit::EventType;
 use crate::error::Result;
 use crate::state::TaskStatus;
@@ -67,60 +65,10 @@ pub trait FloorStore: Send + Sync {
     /// nothing.
     async fn floor_task_complete_many(&self, params: &FloorCompleteParams) -> Result<u64>;
 
-    /// In one autocommitted statement, inserts one `pending` row per
-    /// params item, with the columns a submit writes and no
-    /// `task_created` event (SQLite runs the engine's own batch insert;
-    /// the server statements write top-level rows, ignoring `parent`). Returns how many rows it
-    /// inserted; an empty list touches nothing.
-    async fn floor_task_insert_many(&self, params: &[TaskInsertParams]) -> Result<u64>;
-}
-
-/// One row of a floor insert as the MySQL statement reads it
-/// from a JSON array: fields named as the columns, absent when null; the
-/// due time as `run_at` (absolute) or `delay_ms` (from the statement's
-/// clock).
-#[cfg(feature = "mysql")]
-#[derive(Serialize)]
-struct FloorRowJson<'a> {
-    name: &'a str,
-    kind: &'static str,
-    priority: i32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    payload: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tag: Option<&'a str>,
-    timeout_ms: i64,
-    max_attempts: i64,
-    retry_interval_ms: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cron_expr: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    run_at: Option<i64>,
-    delay_ms: i64,
-}
-
-/// The rows of a floor insert as the JSON array the MySQL statement
-/// reads (SQLite's floor runs the engine's own batch insert).
-#[cfg(feature = "mysql")]
-pub(crate) fn floor_rows_json(params: &[TaskInsertParams]) -> String {
-    let rows: Vec<FloorRowJson<'_>> = params
-        .iter()
-        .map(|p| {
-            let (_, run_at, delay_ms) = p.next_run.as_args();
-            FloorRowJson {
-                name: &p.name,
-                kind: p.kind.as_str(),
-                priority: p.priority,
-                payload: p.payload.as_deref(),
-                tag: p.tag.as_deref(),
-                timeout_ms: p.timeout_ms,
-                max_attempts: p.max_attempts,
-                retry_interval_ms: p.retry_interval_ms,
-                cron_expr: p.cron_expr.as_deref(),
-                run_at,
-                delay_ms,
-            }
-        })
-        .collect();
-    super::params::json_list(&rows)
+    /// Inserts one `pending` row per payload of `batch`, with the columns
+    /// [`Store::task_submit_many`](super::Store::task_submit_many) writes,
+    /// by the engine's own insert statement run bare: autocommitted,
+    /// without the `task_created` events (`batch.created()` is not used).
+    /// Returns how many rows it inserted; an empty batch touches nothing.
+    async fn floor_task_insert_many(&self, batch: &TaskBatchParams) -> Result<u64>;
 }

@@ -155,18 +155,13 @@ pub trait Store: AuditStore + FloorStore + WorkerStore + Send + Sync + 'static {
         Ok(id)
     }
 
-    /// [`Store::task_submit`] for a batch: inserts the tasks together with
-    /// their `task_created` events (`created[i]` belongs to `params[i]`;
-    /// its task and root ids become the new id `i`), all or nothing, and
-    /// returns the new ids in input order. One round trip per table per
-    /// batch, not per task: PostgreSQL does it in one statement, SQLite and
-    /// MySQL in one transaction. `params` and `created` have the same
-    /// length; an empty batch touches nothing.
-    async fn task_submit_many(
-        &self,
-        params: &[TaskInsertParams],
-        created: &[NewEvent],
-    ) -> Result<Vec<i64>>;
+    /// [`Store::task_submit`] for a batch: inserts one task per payload,
+    /// each with its `task_created` event, all or nothing, and returns the
+    /// new ids in input order. One round trip per table per batch, not per
+    /// task: PostgreSQL does it in one statement (the shared columns bound
+    /// once), SQLite and MySQL in one transaction. An empty batch touches
+    /// nothing.
+    async fn task_submit_many(&self, batch: &TaskBatchParams) -> Result<Vec<i64>>;
 
     /// Tasks matching the filter, ordered by creation time then id.
     async fn task_list(&self, params: &TaskListParams) -> Result<Vec<TaskRow>>;

@@ -8,7 +8,9 @@ use std::time::Duration;
 use crate::audit::record::status_event_type;
 use crate::audit::EventType;
 use crate::config::millis;
+use crate::error::{Error, Result};
 use crate::state::{ChildFailure, FailureKind, FailurePlan, TaskKind, TaskStatus, Transition};
+use crate::store::audit::NewEvent;
 use crate::task::TaskFilter;
 
 /// When a row next becomes due, relative to the database clock or absolute.
@@ -74,6 +76,95 @@ pub struct ParentLink {
     pub parent_stage: i64,
     /// The parent's cycle when the child was created (cron parents).
     pub parent_cycle: i64,
+}
+
+/// Params of [`Store::task_submit_many`](super::Store::task_submit_many):
+/// top-level tasks that share every column but their payloads (what
+/// [`TaskManager::submit_many`](crate::TaskManager::submit_many) submits:
+/// one handler, one set of options), each with the same `task_created`
+/// event. The shared columns are written once per batch, not once per
+/// task. Built by [`TaskBatchParams::new`], which refuses a child task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskBatchParams {
+    task: TaskInsertParams,
+    payloads: Vec<Option<String>>,
+    created: NewEvent,
+}
+
+impl TaskBatchParams {
+    /// One task per item of `payloads`, in that order, each with `task`'s
+    /// columns (`task.payload` is not used) and the event `created`
+    /// (its `task_id` and `root_id` become the new task's id).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] on field `parent` when `task` is a child: a
+    /// batch inserts top-level tasks only.
+    pub fn new(
+        task: TaskInsertParams,
+        payloads: Vec<Option<String>>,
+        created: NewEvent,
+    ) -> Result<Self> {
+        if task.parent.is_some() {
+            return Err(Error::InvalidInput {
+                field: "parent",
+                reason: "a batch submit inserts top-level tasks only".to_owned(),
+            });
+        }
+        Ok(TaskBatchParams {
+            task: TaskInsertParams {
+                payload: None,
+                ..task
+            },
+            payloads,
+            created,
+        })
+    }
+
+    /// The columns every task shares (its `payload` is `None`).
+    pub fn task(&self) -> &TaskInsertParams {
+        &self.task
+    }
+
+    /// Each task's payload, in input order.
+    pub fn payloads(&self) -> &[Option<String>] {
+        &self.payloads
+    }
+
+    /// The `task_created` event every task gets (its `task_id` and
+    /// `root_id` are replaced by the task's id).
+    pub fn created(&self) -> &NewEvent {
+        &self.created
+    }
+
+    /// How many tasks.
+    pub fn len(&self) -> usize {
+        self.payloads.len()
+    }
+
+    /// Whether there is no task.
+    pub fn is_empty(&self) -> bool {
+        self.payloads.is_empty()
+    }
+
+    /// Each task's full columns, in input order.
+    pub fn rows(&self) -> impl Iterator<Item = TaskInsertParams> + '_ {
+        self.payloads.iter().map(|payload| TaskInsertParams {
+            payload: payload.clone(),
+            ..self.task.clone()
+        })
+    }
+
+    /// The events of the tasks inserted as `ids` (in input order).
+    pub fn events(&self, ids: &[i64]) -> Vec<NewEvent> {
+        ids.iter()
+            .map(|&id| NewEvent {
+                task_id: id,
+                root_id: id,
+                ..self.created.clone()
+            })
+            .collect()
+    }
 }
 
 /// One name a worker can claim, with how many of it may be claimed now.
@@ -638,4 +729,78 @@ pub(crate) fn applied_in_order(
         }
     }
     Ok(changes.iter().map(|c| by_id.remove(&c.id)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{NextRun, ParentLink, TaskBatchParams, TaskInsertParams};
+    use crate::error::Error;
+    use crate::store::audit::NewEvent;
+    use crate::TaskKind;
+
+    fn task() -> TaskInsertParams {
+        TaskInsertParams {
+            name: "batch".to_owned(),
+            kind: TaskKind::Async,
+            payload: Some("shared".to_owned()),
+            priority: 2,
+            tag: Some("tag".to_owned()),
+            timeout_ms: 1_000,
+            max_attempts: 3,
+            retry_interval_ms: 0,
+            next_run: NextRun::Keep,
+            cron_expr: None,
+            parent: None,
+        }
+    }
+
+    fn created() -> NewEvent {
+        NewEvent {
+            task_id: 0,
+            root_id: 0,
+            parent_id: None,
+            event_type: "task_created",
+            from_status: None,
+            to_status: Some("pending".to_owned()),
+            stage: Some(0),
+            worker_id: None,
+            attempt: None,
+            message: Some("Task batch created".to_owned()),
+            metadata: None,
+        }
+    }
+
+    #[test]
+    fn a_batch_is_one_row_per_payload_with_the_shared_columns() {
+        let payloads = vec![Some("1".to_owned()), None];
+        let batch = TaskBatchParams::new(task(), payloads, created()).expect("top-level");
+        assert_eq!((batch.len(), batch.task().payload.as_deref()), (2, None));
+        let rows: Vec<_> = batch.rows().collect();
+        assert_eq!(rows[0].payload.as_deref(), Some("1"));
+        assert_eq!(rows[1].payload, None);
+        assert!(rows
+            .iter()
+            .all(|row| row.priority == 2 && row.name == "batch"));
+        let events = batch.events(&[7, 9]);
+        let ids: Vec<_> = events.iter().map(|e| (e.task_id, e.root_id)).collect();
+        assert_eq!(ids, [(7, 7), (9, 9)]);
+        assert!(events.iter().all(|e| e.message == created().message));
+    }
+
+    #[test]
+    fn a_batch_of_child_tasks_is_refused() {
+        let child = TaskInsertParams {
+            parent: Some(ParentLink {
+                root_id: 1,
+                parent_id: 1,
+                parent_stage: 0,
+                parent_cycle: 0,
+            }),
+            ..task()
+        };
+        match TaskBatchParams::new(child, vec![None], created()) {
+            Err(Error::InvalidInput { field, .. }) => assert_eq!(field, "parent"),
+            other => panic!("expected InvalidInput, got {other:?}"),
+        }
+    }
 }

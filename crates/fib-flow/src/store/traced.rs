@@ -137,16 +137,9 @@ impl Store for Traced {
             .await
     }
 
-    async fn task_submit_many(
-        &self,
-        params: &[TaskInsertParams],
-        created: &[NewEvent],
-    ) -> Result<Vec<i64>> {
-        self.run(
-            "task_submit_many",
-            self.inner.task_submit_many(params, created),
-        )
-        .await
+    async fn task_submit_many(&self, batch: &TaskBatchParams) -> Result<Vec<i64>> {
+        self.run("task_submit_many", self.inner.task_submit_many(batch))
+            .await
     }
 
     async fn task_list(&self, params: &TaskListParams) -> Result<Vec<TaskRow>> {

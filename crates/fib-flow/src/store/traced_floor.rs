@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::floor::{FloorCompleteParams, FloorStore};
-use super::params::TaskInsertParams;
+use super::params::TaskBatchParams;
 use super::traced::Traced;
 use crate::error::Result;
 
@@ -21,10 +21,10 @@ impl FloorStore for Traced {
         .await
     }
 
-    async fn floor_task_insert_many(&self, params: &[TaskInsertParams]) -> Result<u64> {
+    async fn floor_task_insert_many(&self, batch: &TaskBatchParams) -> Result<u64> {
         self.run(
             "floor_task_insert_many",
-            self.inner.floor_task_insert_many(params),
+            self.inner.floor_task_insert_many(batch),
         )
         .await
     }

@@ -6,11 +6,11 @@
 use async_trait::async_trait;
 use sqlx::Executor;
 
+use super::submit::insert_tasks;
 use super::MySqlStore;
 use crate::error::Result;
-use crate::state::TaskStatus;
-use crate::store::floor::{floor_rows_json, FloorCompleteParams, FloorStore};
-use crate::store::params::{json_list, TaskInsertParams};
+use crate::store::floor::{FloorCompleteParams, FloorStore};
+use crate::store::params::{json_list, TaskBatchParams};
 
 #[async_trait]
 impl FloorStore for MySqlStore {
@@ -38,15 +38,18 @@ impl FloorStore for MySqlStore {
         Ok(done.rows_affected())
     }
 
-    async fn floor_task_insert_many(&self, params: &[TaskInsertParams]) -> Result<u64> {
-        if params.is_empty() {
+    async fn floor_task_insert_many(&self, batch: &TaskBatchParams) -> Result<u64> {
+        if batch.is_empty() {
             return Ok(0);
         }
-        let done = sqlx::query(include_str!("queries/floor_task_insert_many.sql"))
-            .bind(TaskStatus::Pending.as_str())
-            .bind(floor_rows_json(params))
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        // The engine's batch insert bare: its clock read, then its
+        // multi-row insert autocommitted, without the events.
+        let mut conn = self.pool.acquire().await?;
+        let (now, step): (i64, i64) =
+            sqlx::query_as(include_str!("queries/task_submit_many_clock.sql"))
+                .fetch_one(&mut *conn)
+                .await?;
+        let ids = insert_tasks(&mut conn, batch, now, step).await?;
+        Ok(ids.len() as u64)
     }
 }

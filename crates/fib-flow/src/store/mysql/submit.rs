@@ -5,15 +5,15 @@
 //! the tasks (ids read from `LAST_INSERT_ID()`, see the query file) and one
 //! for their events.
 
-use sqlx::{Executor, MySql, QueryBuilder};
+use sqlx::{Executor, MySql, MySqlConnection, QueryBuilder};
 
 use super::literal::Lit;
 use super::{inserted_id, sql_int as int, MySqlStore, MySqlTx};
 use crate::error::{Error, Result};
 use crate::state::TaskStatus;
-use crate::store::audit::{AuditRows, NewEvent};
+use crate::store::audit::NewEvent;
 use crate::store::own_tx::OwnTxConn;
-use crate::store::params::TaskInsertParams;
+use crate::store::params::{TaskBatchParams, TaskInsertParams};
 use crate::store::{submit_in_tx, Store, StoreTx};
 
 /// Rows per insert statement: each binds six strings, and a prepared
@@ -101,12 +101,8 @@ impl MySqlStore {
         }
     }
 
-    pub(super) async fn submit_many(
-        &self,
-        params: &[TaskInsertParams],
-        created: &[NewEvent],
-    ) -> Result<Vec<i64>> {
-        if params.is_empty() {
+    pub(super) async fn submit_many(&self, batch: &TaskBatchParams) -> Result<Vec<i64>> {
+        if batch.is_empty() {
             return Ok(Vec::new());
         }
         let mut tx = MySqlTx {
@@ -118,55 +114,75 @@ impl MySqlStore {
                 .fetch_one(&mut *tx.tx)
                 .await?;
         tx.now = Some(now);
-        let mut ids = Vec::with_capacity(params.len());
-        for (chunk, events) in params
-            .chunks(ROWS_PER_STATEMENT)
-            .zip(created.chunks(ROWS_PER_STATEMENT))
-        {
-            let mut insert =
-                QueryBuilder::<MySql>::new(include_str!("queries/task_submit_many_insert.sql"));
-            insert.push_values(chunk.iter().zip(events), |mut row, (p, event)| {
-                let (_, at, delay) = p.next_run.as_args();
-                let parent = p.parent;
-                row.push_bind(p.name.as_str())
-                    .push_bind(p.kind.as_str())
-                    .push_bind(TaskStatus::Pending.as_str())
-                    .push(int(Some(i64::from(p.priority))))
-                    .push_bind(p.payload.as_deref())
-                    .push_bind(p.tag.as_deref())
-                    .push(int(Some(p.timeout_ms)))
-                    .push(int(Some(p.max_attempts)))
-                    .push(int(Some(p.retry_interval_ms)))
-                    .push_bind(p.cron_expr.as_deref())
-                    .push(int(Some(now)))
-                    .push(int(Some(at.unwrap_or_else(|| now.saturating_add(delay)))))
-                    .push(int(parent.map(|l| l.root_id)))
-                    .push(int(parent.map(|l| l.parent_id)))
-                    .push(int(parent.map(|l| l.parent_stage)))
-                    .push(int(parent.map(|l| l.parent_cycle)))
-                    .push(int(Some(now)))
-                    .push_bind(event.event_type);
-            });
-            // Each batch has its own text: do not fill the statement cache.
-            let done = insert
-                .build()
-                .persistent(false)
-                .execute(&mut *tx.tx)
-                .await?;
-            if usize::try_from(done.rows_affected()).ok() != Some(chunk.len()) {
-                return Err(Error::Corrupt {
-                    column: "id",
-                    reason: format!("inserted {} tasks of {}", done.rows_affected(), chunk.len()),
-                });
-            }
-            let first = inserted_id(done.last_insert_id())?;
-            ids.extend((0..chunk.len() as i64).map(|i| first + i * step));
-        }
-        tx.insert_events(&AuditRows::created(&ids, created).events, now)
-            .await?;
+        let ids = insert_tasks(&mut tx.tx, batch, now, step).await?;
+        tx.insert_events(&batch.events(&ids), now).await?;
         Box::new(tx).commit().await?;
         Ok(ids)
     }
+}
+
+/// Inserts `batch`'s tasks as multi-row `VALUES` inserts created at
+/// `now` (the database clock, read by `task_submit_many_clock.sql` with
+/// the auto-increment `step`) and returns their ids in input order. Every
+/// row but its payload is the same, written in once as text; the payloads
+/// are bound. Also the benchmark floor's insert.
+pub(super) async fn insert_tasks(
+    conn: &mut MySqlConnection,
+    batch: &TaskBatchParams,
+    now: i64,
+    step: i64,
+) -> Result<Vec<i64>> {
+    let (head, tail) = shared_columns(batch, now);
+    let mut ids = Vec::with_capacity(batch.len());
+    for chunk in batch.payloads().chunks(ROWS_PER_STATEMENT) {
+        let mut insert =
+            QueryBuilder::<MySql>::new(include_str!("queries/task_submit_many_insert.sql"));
+        insert.push_values(chunk, |mut row, payload| {
+            row.push(&head).push_bind(payload.as_deref()).push(&tail);
+        });
+        // Each batch has its own text: do not fill the statement cache.
+        let done = insert.build().persistent(false).execute(&mut *conn).await?;
+        if usize::try_from(done.rows_affected()).ok() != Some(chunk.len()) {
+            return Err(Error::Corrupt {
+                column: "id",
+                reason: format!("inserted {} tasks of {}", done.rows_affected(), chunk.len()),
+            });
+        }
+        let first = inserted_id(done.last_insert_id())?;
+        ids.extend((0..chunk.len() as i64).map(|i| first + i * step));
+    }
+    Ok(ids)
+}
+
+/// The SQL of a batch row's values before its payload (name, kind, status,
+/// priority) and after it (tag through last_event_type), in the order of
+/// `task_submit_many_insert.sql`, due times resolved against `now`.
+fn shared_columns(batch: &TaskBatchParams, now: i64) -> (String, String) {
+    let task = batch.task();
+    let (_, at, delay) = task.next_run.as_args();
+    let head = [
+        Lit::Text(&task.name).sql(),
+        Lit::Text(task.kind.as_str()).sql(),
+        Lit::Text(TaskStatus::Pending.as_str()).sql(),
+        int(Some(i64::from(task.priority))),
+    ];
+    // A batch holds top-level tasks: no root, parent, parent stage or cycle.
+    let tail = [
+        Lit::text(task.tag.as_deref()).sql(),
+        int(Some(task.timeout_ms)),
+        int(Some(task.max_attempts)),
+        int(Some(task.retry_interval_ms)),
+        Lit::text(task.cron_expr.as_deref()).sql(),
+        int(Some(now)),
+        int(Some(at.unwrap_or_else(|| now.saturating_add(delay)))),
+        "NULL".to_owned(),
+        "NULL".to_owned(),
+        "NULL".to_owned(),
+        "NULL".to_owned(),
+        int(Some(now)),
+        Lit::Text(batch.created().event_type).sql(),
+    ];
+    (head.join(", "), tail.join(", "))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use super::PgStore;
 use crate::error::Result;
 use crate::state::TaskStatus;
 use crate::store::floor::{FloorCompleteParams, FloorStore};
-use crate::store::params::TaskInsertParams;
+use crate::store::params::TaskBatchParams;
 
 #[async_trait]
 impl FloorStore for PgStore {
@@ -34,29 +34,26 @@ impl FloorStore for PgStore {
         Ok(done.rows_affected())
     }
 
-    async fn floor_task_insert_many(&self, params: &[TaskInsertParams]) -> Result<u64> {
-        if params.is_empty() {
+    async fn floor_task_insert_many(&self, batch: &TaskBatchParams) -> Result<u64> {
+        if batch.is_empty() {
             return Ok(0);
         }
-        let int = |f: fn(&TaskInsertParams) -> Option<i64>| -> Vec<Option<i64>> {
-            params.iter().map(f).collect()
-        };
-        let text = |f: fn(&TaskInsertParams) -> Option<&str>| -> Vec<Option<&str>> {
-            params.iter().map(f).collect()
-        };
+        let task = batch.task();
+        let (_, run_at, delay_ms) = task.next_run.as_args();
         let done = sqlx::query(include_str!("queries/floor_task_insert_many.sql"))
+            .bind(batch.payloads())
+            .bind(task.name.as_str())
+            .bind(task.kind.as_str())
             .bind(TaskStatus::Pending.as_str())
-            .bind(text(|p| Some(p.name.as_str())))
-            .bind(text(|p| Some(p.kind.as_str())))
-            .bind(int(|p| Some(i64::from(p.priority))))
-            .bind(text(|p| p.payload.as_deref()))
-            .bind(text(|p| p.tag.as_deref()))
-            .bind(int(|p| Some(p.timeout_ms)))
-            .bind(int(|p| Some(p.max_attempts)))
-            .bind(int(|p| Some(p.retry_interval_ms)))
-            .bind(text(|p| p.cron_expr.as_deref()))
-            .bind(int(|p| p.next_run.as_args().1))
-            .bind(int(|p| Some(p.next_run.as_args().2)))
+            .bind(i64::from(task.priority))
+            .bind(task.tag.as_deref())
+            .bind(task.timeout_ms)
+            .bind(task.max_attempts)
+            .bind(task.retry_interval_ms)
+            .bind(task.cron_expr.as_deref())
+            .bind(run_at)
+            .bind(delay_ms)
+            .bind(batch.created().event_type)
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())

@@ -8,7 +8,7 @@ use super::submit::task_rows_json;
 use super::{now_ms, SqliteStore};
 use crate::error::Result;
 use crate::store::floor::{FloorCompleteParams, FloorStore};
-use crate::store::params::{json_list, TaskInsertParams};
+use crate::store::params::{json_list, TaskBatchParams};
 
 #[async_trait]
 impl FloorStore for SqliteStore {
@@ -35,15 +35,15 @@ impl FloorStore for SqliteStore {
         Ok(done.rows_affected())
     }
 
-    async fn floor_task_insert_many(&self, params: &[TaskInsertParams]) -> Result<u64> {
-        if params.is_empty() {
+    async fn floor_task_insert_many(&self, batch: &TaskBatchParams) -> Result<u64> {
+        if batch.is_empty() {
             return Ok(0);
         }
         // The engine's own batch insert (task_submit_many.sql), bare: one
         // autocommitted statement, no events.
         let now = now_ms();
         let ids: Vec<i64> = sqlx::query_scalar(include_str!("queries/task_submit_many.sql"))
-            .bind(task_rows_json(params, now))
+            .bind(task_rows_json(batch, now))
             .bind(now)
             .fetch_all(&self.writer)
             .await?;

@@ -380,12 +380,8 @@ impl Store for SqliteStore {
         self.submit_one(params, created).await
     }
 
-    async fn task_submit_many(
-        &self,
-        params: &[TaskInsertParams],
-        created: &[NewEvent],
-    ) -> Result<Vec<i64>> {
-        self.submit_many(params, created).await
+    async fn task_submit_many(&self, batch: &TaskBatchParams) -> Result<Vec<i64>> {
+        self.submit_many(batch).await
     }
 
     async fn task_list(&self, params: &TaskListParams) -> Result<Vec<TaskRow>> {

@@ -7,12 +7,11 @@
 use serde::Serialize;
 
 use super::{insert_query, next_run_ms, now_ms, SqliteStore, SqliteTx};
-use crate::audit::EventType;
 use crate::error::{Error, Result};
 use crate::state::TaskStatus;
-use crate::store::audit::{AuditRows, NewEvent};
+use crate::store::audit::NewEvent;
 use crate::store::own_tx::OwnTxConn;
-use crate::store::params::{json_list, TaskInsertParams};
+use crate::store::params::{json_list, TaskBatchParams, TaskInsertParams};
 use crate::store::StoreTx;
 
 /// One task as `task_submit_many.sql` reads it from its JSON array.
@@ -72,16 +71,12 @@ impl SqliteStore {
         }
     }
 
-    pub(super) async fn submit_many(
-        &self,
-        params: &[TaskInsertParams],
-        created: &[NewEvent],
-    ) -> Result<Vec<i64>> {
-        if params.is_empty() {
+    pub(super) async fn submit_many(&self, batch: &TaskBatchParams) -> Result<Vec<i64>> {
+        if batch.is_empty() {
             return Ok(Vec::new());
         }
         let now = now_ms();
-        let rows = task_rows_json(params, now);
+        let rows = task_rows_json(batch, now);
         let mut tx = SqliteTx {
             tx: self.begin_write().await?,
             now,
@@ -91,43 +86,45 @@ impl SqliteStore {
             .bind(now)
             .fetch_all(&mut *tx.tx)
             .await?;
-        if ids.len() != params.len() {
+        if ids.len() != batch.len() {
             return Err(Error::Corrupt {
                 column: "id",
-                reason: format!("inserted {} tasks of {}", ids.len(), params.len()),
+                reason: format!("inserted {} tasks of {}", ids.len(), batch.len()),
             });
         }
         // Rowids grow in insert order (array order) within one statement.
         ids.sort_unstable();
-        insert_events(&mut tx, &AuditRows::created(&ids, created).events).await?;
+        insert_events(&mut tx, &batch.events(&ids)).await?;
         Box::new(tx).commit().await?;
         Ok(ids)
     }
 }
 
-/// `params` as the JSON array `task_submit_many.sql` reads, due times
+/// `batch` as the JSON array `task_submit_many.sql` reads, due times
 /// resolved against `now`; every row's newest event is its
 /// `task_created`. Also the benchmark floor's insert.
-pub(super) fn task_rows_json(params: &[TaskInsertParams], now: i64) -> String {
-    let rows: Vec<TaskJson<'_>> = params
+pub(super) fn task_rows_json(batch: &TaskBatchParams, now: i64) -> String {
+    let task = batch.task();
+    let rows: Vec<TaskJson<'_>> = batch
+        .payloads()
         .iter()
-        .map(|p| TaskJson {
-            name: &p.name,
-            kind: p.kind.as_str(),
+        .map(|payload| TaskJson {
+            name: &task.name,
+            kind: task.kind.as_str(),
             status: TaskStatus::Pending.as_str(),
-            priority: p.priority,
-            payload: p.payload.as_deref(),
-            tag: p.tag.as_deref(),
-            timeout_ms: p.timeout_ms,
-            max_attempts: p.max_attempts,
-            retry_interval_ms: p.retry_interval_ms,
-            cron_expr: p.cron_expr.as_deref(),
-            next_run_at: next_run_ms(p.next_run, now).unwrap_or(now),
-            root_id: p.parent.map(|l| l.root_id),
-            parent_id: p.parent.map(|l| l.parent_id),
-            parent_stage: p.parent.map(|l| l.parent_stage),
-            parent_cycle: p.parent.map(|l| l.parent_cycle),
-            last_event_type: EventType::TaskCreated.as_str(),
+            priority: task.priority,
+            payload: payload.as_deref(),
+            tag: task.tag.as_deref(),
+            timeout_ms: task.timeout_ms,
+            max_attempts: task.max_attempts,
+            retry_interval_ms: task.retry_interval_ms,
+            cron_expr: task.cron_expr.as_deref(),
+            next_run_at: next_run_ms(task.next_run, now).unwrap_or(now),
+            root_id: None,
+            parent_id: None,
+            parent_stage: None,
+            parent_cycle: None,
+            last_event_type: batch.created().event_type,
         })
         .collect();
     json_list(&rows)
