@@ -115,7 +115,7 @@ impl MySqlStore {
                 .await?;
         tx.now = Some(now);
         let ids = insert_tasks(&mut tx.tx, batch, now, step).await?;
-        tx.insert_events(&batch.events(&ids), now).await?;
+        insert_created_events(&mut tx.tx, batch, &ids, now).await?;
         Box::new(tx).commit().await?;
         Ok(ids)
     }
@@ -152,6 +152,54 @@ pub(super) async fn insert_tasks(
         ids.extend((0..chunk.len() as i64).map(|i| first + i * step));
     }
     Ok(ids)
+}
+
+/// Inserts the `task_created` event of each task of `batch` inserted as
+/// `ids` (in input order) at `now`, read from the new task rows
+/// (`task_submit_many_events.sql`): the shared columns bound once, the ids
+/// written in.
+async fn insert_created_events(
+    conn: &mut MySqlConnection,
+    batch: &TaskBatchParams,
+    ids: &[i64],
+    now: i64,
+) -> Result<()> {
+    let created = batch.created();
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let mut sql = String::from(include_str!("queries/task_submit_many_events.sql"));
+        for (index, id) in chunk.iter().enumerate() {
+            if index > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&id.to_string());
+        }
+        sql.push_str(") ORDER BY id");
+        let done = sqlx::query(&sql)
+            .bind(created.parent_id)
+            .bind(created.event_type)
+            .bind(created.from_status.as_deref())
+            .bind(created.to_status.as_deref())
+            .bind(created.stage)
+            .bind(created.worker_id.as_deref())
+            .bind(created.attempt)
+            .bind(now)
+            .bind(created.message.as_deref())
+            .bind(created.metadata.as_deref())
+            .persistent(false)
+            .execute(&mut *conn)
+            .await?;
+        if usize::try_from(done.rows_affected()).ok() != Some(chunk.len()) {
+            return Err(Error::Corrupt {
+                column: "id",
+                reason: format!(
+                    "inserted {} events of {}",
+                    done.rows_affected(),
+                    chunk.len()
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The SQL of a batch row's values before its payload (name, kind, status,
