@@ -82,8 +82,7 @@ impl FloorProbe {
 
     /// Inserts `rows` pending [`FLOOR_TASK_NAME`] rows in ONE autocommitted
     /// statement, the engine's batch insert without its `task_created`
-    /// events (on MySQL after the clock read that insert needs, as the
-    /// engine does): `insert(1)` is the single-row commit, `insert(b)` the
+    /// events: `insert(1)` is the single-row commit, `insert(b)` the
     /// multi-row insert of a batch. Nothing happens for 0 rows.
     ///
     /// # Errors

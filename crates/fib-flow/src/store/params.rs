@@ -147,14 +147,6 @@ impl TaskBatchParams {
         self.payloads.is_empty()
     }
 
-    /// Each task's full columns, in input order.
-    pub fn rows(&self) -> impl Iterator<Item = TaskInsertParams> + '_ {
-        self.payloads.iter().map(|payload| TaskInsertParams {
-            payload: payload.clone(),
-            ..self.task.clone()
-        })
-    }
-
     /// The events of the tasks inserted as `ids` (in input order).
     pub fn events(&self, ids: &[i64]) -> Vec<NewEvent> {
         ids.iter()
@@ -775,12 +767,11 @@ mod tests {
         let payloads = vec![Some("1".to_owned()), None];
         let batch = TaskBatchParams::new(task(), payloads, created()).expect("top-level");
         assert_eq!((batch.len(), batch.task().payload.as_deref()), (2, None));
-        let rows: Vec<_> = batch.rows().collect();
-        assert_eq!(rows[0].payload.as_deref(), Some("1"));
-        assert_eq!(rows[1].payload, None);
-        assert!(rows
-            .iter()
-            .all(|row| row.priority == 2 && row.name == "batch"));
+        assert_eq!(batch.payloads(), [Some("1".to_owned()), None]);
+        assert_eq!(
+            (batch.task().priority, batch.task().name.as_str()),
+            (2, "batch")
+        );
         let events = batch.events(&[7, 9]);
         let ids: Vec<_> = events.iter().map(|e| (e.task_id, e.root_id)).collect();
         assert_eq!(ids, [(7, 7), (9, 9)]);

@@ -3,7 +3,7 @@
 //! MySQL / MariaDB. One task: one text command carrying its transaction
 //! (`task_submit.sql`). A batch: one transaction, one multi-row insert for
 //! the tasks (ids read from `LAST_INSERT_ID()`, see the query file) and one
-//! for their events.
+//! `INSERT … SELECT` of their events from the new rows.
 
 use sqlx::{Executor, MySql, MySqlConnection, QueryBuilder};
 
@@ -16,8 +16,8 @@ use crate::store::own_tx::OwnTxConn;
 use crate::store::params::{TaskBatchParams, TaskInsertParams};
 use crate::store::{submit_in_tx, Store, StoreTx};
 
-/// Rows per insert statement: each binds six strings, and a prepared
-/// statement takes at most 65,535 parameters. Covers
+/// Rows per insert statement (each binds its payload; a prepared
+/// statement takes at most 65,535 parameters). Covers
 /// [`MAX_SUBMIT_BATCH`](crate::config::MAX_SUBMIT_BATCH) in one statement.
 const ROWS_PER_STATEMENT: usize = 10_000;
 
@@ -114,26 +114,42 @@ impl MySqlStore {
                 .fetch_one(&mut *tx.tx)
                 .await?;
         tx.now = Some(now);
-        let ids = insert_tasks(&mut tx.tx, batch, now, step).await?;
+        let ids: Vec<i64> = insert_tasks(&mut tx.tx, batch, CreatedAt::Ms(now))
+            .await?
+            .into_iter()
+            .flat_map(|(first, rows)| (0..rows as i64).map(move |i| first + i * step))
+            .collect();
         insert_created_events(&mut tx.tx, batch, &ids, now).await?;
         Box::new(tx).commit().await?;
         Ok(ids)
     }
 }
 
-/// Inserts `batch`'s tasks as multi-row `VALUES` inserts created at
-/// `now` (the database clock, read by `task_submit_many_clock.sql` with
-/// the auto-increment `step`) and returns their ids in input order. Every
+/// When a batch's rows are created.
+pub(super) enum CreatedAt {
+    /// At this time (ms), read from the database clock before the insert
+    /// (the engine, which stamps the events with it too).
+    Ms(i64),
+    /// At the insert statement's own reading of the database clock (the
+    /// benchmark floor: one statement and nothing else).
+    Statement,
+}
+
+/// The database clock in ms, read inside a statement (as `now_ms.sql`).
+const STATEMENT_NOW_MS: &str = "CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)";
+
+/// Inserts `batch`'s tasks as multi-row `VALUES` inserts and returns, for
+/// each statement, its first id and how many rows it inserted (a simple
+/// insert's ids are consecutive by `@@auto_increment_increment`). Every
 /// row but its payload is the same, written in once as text; the payloads
 /// are bound. Also the benchmark floor's insert.
 pub(super) async fn insert_tasks(
     conn: &mut MySqlConnection,
     batch: &TaskBatchParams,
-    now: i64,
-    step: i64,
-) -> Result<Vec<i64>> {
-    let (head, tail) = shared_columns(batch, now);
-    let mut ids = Vec::with_capacity(batch.len());
+    created_at: CreatedAt,
+) -> Result<Vec<(i64, usize)>> {
+    let (head, tail) = shared_columns(batch, &created_at);
+    let mut inserted = Vec::new();
     for chunk in batch.payloads().chunks(ROWS_PER_STATEMENT) {
         let mut insert =
             QueryBuilder::<MySql>::new(include_str!("queries/task_submit_many_insert.sql"));
@@ -148,10 +164,9 @@ pub(super) async fn insert_tasks(
                 reason: format!("inserted {} tasks of {}", done.rows_affected(), chunk.len()),
             });
         }
-        let first = inserted_id(done.last_insert_id())?;
-        ids.extend((0..chunk.len() as i64).map(|i| first + i * step));
+        inserted.push((inserted_id(done.last_insert_id())?, chunk.len()));
     }
-    Ok(ids)
+    Ok(inserted)
 }
 
 /// Inserts the `task_created` event of each task of `batch` inserted as
@@ -204,10 +219,19 @@ async fn insert_created_events(
 
 /// The SQL of a batch row's values before its payload (name, kind, status,
 /// priority) and after it (tag through last_event_type), in the order of
-/// `task_submit_many_insert.sql`, due times resolved against `now`.
-fn shared_columns(batch: &TaskBatchParams, now: i64) -> (String, String) {
+/// `task_submit_many_insert.sql`, due times resolved against the creation
+/// time.
+fn shared_columns(batch: &TaskBatchParams, created_at: &CreatedAt) -> (String, String) {
     let task = batch.task();
     let (_, at, delay) = task.next_run.as_args();
+    let now = match created_at {
+        CreatedAt::Ms(now) => now.to_string(),
+        CreatedAt::Statement => STATEMENT_NOW_MS.to_owned(),
+    };
+    let due = match at {
+        Some(at) => at.to_string(),
+        None => format!("{now} + {delay}"),
+    };
     let head = [
         Lit::Text(&task.name).sql(),
         Lit::Text(task.kind.as_str()).sql(),
@@ -221,13 +245,13 @@ fn shared_columns(batch: &TaskBatchParams, now: i64) -> (String, String) {
         int(Some(task.max_attempts)),
         int(Some(task.retry_interval_ms)),
         Lit::text(task.cron_expr.as_deref()).sql(),
-        int(Some(now)),
-        int(Some(at.unwrap_or_else(|| now.saturating_add(delay)))),
+        now.clone(),
+        due,
         "NULL".to_owned(),
         "NULL".to_owned(),
         "NULL".to_owned(),
         "NULL".to_owned(),
-        int(Some(now)),
+        now,
         Lit::Text(batch.created().event_type).sql(),
     ];
     (head.join(", "), tail.join(", "))
