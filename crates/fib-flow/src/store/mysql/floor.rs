@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use sqlx::Executor;
 
-use super::submit::{insert_tasks, CreatedAt};
+use super::submit::insert_tasks;
 use super::MySqlStore;
 use crate::error::Result;
 use crate::store::floor::{FloorCompleteParams, FloorStore};
@@ -42,11 +42,14 @@ impl FloorStore for MySqlStore {
         if batch.is_empty() {
             return Ok(0);
         }
-        // The engine's batch insert bare: one autocommitted statement, its
-        // own clock reading instead of the one the engine reads first for
-        // the events, and no events.
+        // The engine's batch insert bare: one autocommitted statement, no
+        // events. The engine reads the database clock first (the events
+        // are stamped with it too); the floor stamps the application's,
+        // the same clock on one machine (written in per row, the server's
+        // clock expression would be evaluated for every row).
         let mut conn = self.pool.acquire().await?;
-        let inserted = insert_tasks(&mut conn, batch, CreatedAt::Statement).await?;
+        let now = chrono::Utc::now().timestamp_millis();
+        let inserted = insert_tasks(&mut conn, batch, now).await?;
         Ok(inserted.iter().map(|&(_, rows)| rows as u64).sum())
     }
 }

@@ -114,7 +114,7 @@ impl MySqlStore {
                 .fetch_one(&mut *tx.tx)
                 .await?;
         tx.now = Some(now);
-        let ids: Vec<i64> = insert_tasks(&mut tx.tx, batch, CreatedAt::Ms(now))
+        let ids: Vec<i64> = insert_tasks(&mut tx.tx, batch, now)
             .await?
             .into_iter()
             .flat_map(|(first, rows)| (0..rows as i64).map(move |i| first + i * step))
@@ -125,30 +125,18 @@ impl MySqlStore {
     }
 }
 
-/// When a batch's rows are created.
-pub(super) enum CreatedAt {
-    /// At this time (ms), read from the database clock before the insert
-    /// (the engine, which stamps the events with it too).
-    Ms(i64),
-    /// At the insert statement's own reading of the database clock (the
-    /// benchmark floor: one statement and nothing else).
-    Statement,
-}
-
-/// The database clock in ms, read inside a statement (as `now_ms.sql`).
-const STATEMENT_NOW_MS: &str = "CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)";
-
 /// Inserts `batch`'s tasks as multi-row `VALUES` inserts and returns, for
 /// each statement, its first id and how many rows it inserted (a simple
-/// insert's ids are consecutive by `@@auto_increment_increment`). Every
+/// insert's ids are consecutive by `@@auto_increment_increment`), created
+/// at `now` (ms). Every
 /// row but its payload is the same, written in once as text; the payloads
 /// are bound. Also the benchmark floor's insert.
 pub(super) async fn insert_tasks(
     conn: &mut MySqlConnection,
     batch: &TaskBatchParams,
-    created_at: CreatedAt,
+    now: i64,
 ) -> Result<Vec<(i64, usize)>> {
-    let (head, tail) = shared_columns(batch, &created_at);
+    let (head, tail) = shared_columns(batch, now);
     let mut inserted = Vec::new();
     for chunk in batch.payloads().chunks(ROWS_PER_STATEMENT) {
         let mut insert =
@@ -219,19 +207,11 @@ async fn insert_created_events(
 
 /// The SQL of a batch row's values before its payload (name, kind, status,
 /// priority) and after it (tag through last_event_type), in the order of
-/// `task_submit_many_insert.sql`, due times resolved against the creation
-/// time.
-fn shared_columns(batch: &TaskBatchParams, created_at: &CreatedAt) -> (String, String) {
+/// `task_submit_many_insert.sql`, created at `now` (ms) and due times
+/// resolved against it.
+fn shared_columns(batch: &TaskBatchParams, now: i64) -> (String, String) {
     let task = batch.task();
     let (_, at, delay) = task.next_run.as_args();
-    let now = match created_at {
-        CreatedAt::Ms(now) => now.to_string(),
-        CreatedAt::Statement => STATEMENT_NOW_MS.to_owned(),
-    };
-    let due = match at {
-        Some(at) => at.to_string(),
-        None => format!("{now} + {delay}"),
-    };
     let head = [
         Lit::Text(&task.name).sql(),
         Lit::Text(task.kind.as_str()).sql(),
@@ -245,13 +225,13 @@ fn shared_columns(batch: &TaskBatchParams, created_at: &CreatedAt) -> (String, S
         int(Some(task.max_attempts)),
         int(Some(task.retry_interval_ms)),
         Lit::text(task.cron_expr.as_deref()).sql(),
-        now.clone(),
-        due,
+        int(Some(now)),
+        int(Some(at.unwrap_or_else(|| now.saturating_add(delay)))),
         "NULL".to_owned(),
         "NULL".to_owned(),
         "NULL".to_owned(),
         "NULL".to_owned(),
-        now,
+        int(Some(now)),
         Lit::Text(batch.created().event_type).sql(),
     ];
     (head.join(", "), tail.join(", "))
