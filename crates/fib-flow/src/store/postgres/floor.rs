@@ -4,9 +4,9 @@
 
 use async_trait::async_trait;
 
+use super::submit::bind_task_columns;
 use super::PgStore;
 use crate::error::Result;
-use crate::state::TaskStatus;
 use crate::store::floor::{FloorCompleteParams, FloorStore};
 use crate::store::params::TaskBatchParams;
 
@@ -38,24 +38,12 @@ impl FloorStore for PgStore {
         if batch.is_empty() {
             return Ok(0);
         }
-        let task = batch.task();
-        let (_, run_at, delay_ms) = task.next_run.as_args();
-        let done = sqlx::query(include_str!("queries/floor_task_insert_many.sql"))
-            .bind(batch.payloads())
-            .bind(task.name.as_str())
-            .bind(task.kind.as_str())
-            .bind(TaskStatus::Pending.as_str())
-            .bind(i64::from(task.priority))
-            .bind(task.tag.as_deref())
-            .bind(task.timeout_ms)
-            .bind(task.max_attempts)
-            .bind(task.retry_interval_ms)
-            .bind(task.cron_expr.as_deref())
-            .bind(run_at)
-            .bind(delay_ms)
-            .bind(batch.created().event_type)
-            .execute(&self.pool)
-            .await?;
+        let done = bind_task_columns(
+            sqlx::query(include_str!("queries/floor_task_insert_many.sql")),
+            batch,
+        )
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected())
     }
 }
