@@ -96,15 +96,15 @@ pub struct AuditRows {
 
 impl AuditRows {
     /// The `task_created` events of newly inserted top-level tasks:
-    /// `created[i]` stamped with `ids[i]` as its task and root id.
-    pub fn created(ids: &[i64], created: &[NewEvent]) -> Self {
+    /// `created` once per id of `ids`, stamped with it as its task and
+    /// root id.
+    pub fn created(ids: &[i64], created: &NewEvent) -> Self {
         let events = ids
             .iter()
-            .zip(created)
-            .map(|(&id, event)| NewEvent {
+            .map(|&id| NewEvent {
                 task_id: id,
                 root_id: id,
-                ..event.clone()
+                ..created.clone()
             })
             .collect();
         AuditRows {

@@ -186,8 +186,7 @@ pub(crate) async fn submit_in_tx(
     created: &NewEvent,
 ) -> Result<i64> {
     let id = tx.task_insert(params).await?;
-    tx.audit_write(&AuditRows::created(&[id], std::slice::from_ref(created)))
-        .await?;
+    tx.audit_write(&AuditRows::created(&[id], created)).await?;
     Ok(id)
 }
 

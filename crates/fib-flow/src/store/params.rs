@@ -10,7 +10,7 @@ use crate::audit::EventType;
 use crate::config::millis;
 use crate::error::{Error, Result};
 use crate::state::{ChildFailure, FailureKind, FailurePlan, TaskKind, TaskStatus, Transition};
-use crate::store::audit::NewEvent;
+use crate::store::audit::{AuditRows, NewEvent};
 use crate::task::TaskFilter;
 
 /// When a row next becomes due, relative to the database clock or absolute.
@@ -149,13 +149,7 @@ impl TaskBatchParams {
 
     /// The events of the tasks inserted as `ids` (in input order).
     pub fn events(&self, ids: &[i64]) -> Vec<NewEvent> {
-        ids.iter()
-            .map(|&id| NewEvent {
-                task_id: id,
-                root_id: id,
-                ..self.created.clone()
-            })
-            .collect()
+        AuditRows::created(ids, &self.created).events
     }
 }
 

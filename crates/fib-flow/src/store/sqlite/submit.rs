@@ -31,14 +31,6 @@ struct TaskJson<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     cron_expr: Option<&'a str>,
     next_run_at: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    root_id: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    parent_id: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    parent_stage: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    parent_cycle: Option<i64>,
     last_event_type: &'static str,
 }
 
@@ -120,10 +112,6 @@ pub(super) fn task_rows_json(batch: &TaskBatchParams, now: i64) -> String {
             retry_interval_ms: task.retry_interval_ms,
             cron_expr: task.cron_expr.as_deref(),
             next_run_at: next_run_ms(task.next_run, now).unwrap_or(now),
-            root_id: None,
-            parent_id: None,
-            parent_stage: None,
-            parent_cycle: None,
             last_event_type: batch.created().event_type,
         })
         .collect();

@@ -5,16 +5,13 @@
 -- caller sorts the ids). The events follow in the same transaction.
 INSERT INTO fib_flow_tasks
     (name, kind, status, priority, payload, tag, timeout_ms, max_attempts,
-     retry_interval_ms, cron_expr, created_at, next_run_at, root_id, parent_id, parent_stage,
-     parent_cycle, last_event_at, last_event_type)
+     retry_interval_ms, cron_expr, created_at, next_run_at, last_event_at, last_event_type)
 SELECT json_extract(value, '$.name'), json_extract(value, '$.kind'),
        json_extract(value, '$.status'), json_extract(value, '$.priority'),
        json_extract(value, '$.payload'), json_extract(value, '$.tag'),
        json_extract(value, '$.timeout_ms'), json_extract(value, '$.max_attempts'),
        json_extract(value, '$.retry_interval_ms'), json_extract(value, '$.cron_expr'), ?2,
-       json_extract(value, '$.next_run_at'), json_extract(value, '$.root_id'),
-       json_extract(value, '$.parent_id'), json_extract(value, '$.parent_stage'),
-       json_extract(value, '$.parent_cycle'), ?2, json_extract(value, '$.last_event_type')
+       json_extract(value, '$.next_run_at'), ?2, json_extract(value, '$.last_event_type')
 FROM json_each(?1)
 ORDER BY key
 RETURNING id
