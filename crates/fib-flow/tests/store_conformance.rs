@@ -199,7 +199,7 @@ backend_test! {
         assert_eq!(store.migrate().await?, expected);
         assert_eq!(store.migrate().await?, Vec::<i64>::new());
         assert_eq!(store.migration_versions().await?, expected);
-        assert_eq!(store.migration_versions().await?, [1, 2, 3]);
+        assert_eq!(store.migration_versions().await?, [1, 2, 3, 4]);
         if db.shareable() {
             // A second process on the same database finds nothing to do.
             let other = store::connect(&db.config()).await?;

@@ -70,5 +70,7 @@ pub trait FloorStore: Send + Sync {
     /// by the engine's own insert statement run bare: autocommitted,
     /// without the `task_created` events (`batch.created()` is not used).
     /// Returns how many rows it inserted; an empty batch touches nothing.
+    /// A batch of one is the single-row commit rate: one statement the
+    /// connection keeps prepared, every value bound.
     async fn floor_task_insert_many(&self, batch: &TaskBatchParams) -> Result<u64>;
 }

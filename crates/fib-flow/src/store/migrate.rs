@@ -36,6 +36,11 @@ pub const SQLITE: &[Migration] = &[
         name: "workers",
         sql: include_str!("../../migrations/sqlite/0003_workers.sql"),
     },
+    Migration {
+        version: 4,
+        name: "submit_procedure",
+        sql: include_str!("../../migrations/sqlite/0004_submit_procedure.sql"),
+    },
 ];
 
 /// PostgreSQL's migrations, in version order.
@@ -56,6 +61,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "workers",
         sql: include_str!("../../migrations/postgres/0003_workers.sql"),
     },
+    Migration {
+        version: 4,
+        name: "submit_procedure",
+        sql: include_str!("../../migrations/postgres/0004_submit_procedure.sql"),
+    },
 ];
 
 /// MySQL's migrations, in version order.
@@ -75,6 +85,11 @@ pub const MYSQL: &[Migration] = &[
         version: 3,
         name: "workers",
         sql: include_str!("../../migrations/mysql/0003_workers.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "submit_procedure",
+        sql: include_str!("../../migrations/mysql/0004_submit_procedure.sql"),
     },
 ];
 

@@ -66,10 +66,12 @@ impl<'a> Lit<'a> {
 
 /// `X'…'`: lower-case hex between the quotes.
 fn hex(sql: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     sql.reserve(bytes.len() * 2 + 3);
     sql.push_str("X'");
-    for byte in bytes {
-        let _ = write!(sql, "{byte:02x}");
+    for &byte in bytes {
+        sql.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        sql.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
     }
     sql.push('\'');
 }

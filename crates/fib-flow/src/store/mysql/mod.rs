@@ -8,7 +8,10 @@
 //! batch). With a `schema` option the database of that name is created
 //! when missing and used by every connection. DDL commits implicitly in
 //! MySQL, so a migration that fails halfway is not rolled back (its version
-//! is recorded only when all of it succeeded).
+//! is recorded only when all of it succeeded). Migration 4 creates one
+//! stored procedure, `fib_flow_submit_task` (a single submit: two inserts
+//! and a commit in one prepared call), so the migrating user needs
+//! `CREATE ROUTINE` and the workers' user `EXECUTE`.
 
 mod audit;
 mod floor;

@@ -1,11 +1,11 @@
 //! [`Store::task_submit`](crate::store::Store::task_submit) and
 //! [`Store::task_submit_many`](crate::store::Store::task_submit_many) on
-//! MySQL / MariaDB. One task: one text command carrying its transaction
-//! (`task_submit.sql`). A batch: one transaction, one multi-row insert for
+//! MySQL / MariaDB. One task: one call of the `fib_flow_submit_task`
+//! procedure, which carries its transaction (`task_submit.sql`). A batch: one transaction, one multi-row insert for
 //! the tasks (ids read from `LAST_INSERT_ID()`, see the query file) and one
 //! `INSERT … SELECT` of their events from the new rows.
 
-use sqlx::{Executor, MySql, MySqlConnection, QueryBuilder};
+use sqlx::{MySql, MySqlConnection, QueryBuilder};
 
 use super::literal::Lit;
 use super::{inserted_id, sql_int as int, MySqlStore, MySqlTx};
@@ -14,83 +14,55 @@ use crate::state::TaskStatus;
 use crate::store::audit::NewEvent;
 use crate::store::own_tx::OwnTxConn;
 use crate::store::params::{TaskBatchParams, TaskInsertParams};
-use crate::store::{submit_in_tx, Store, StoreTx};
+use crate::store::StoreTx;
 
 /// Rows per insert statement (each binds its payload; a prepared
 /// statement takes at most 65,535 parameters). Covers
 /// [`MAX_SUBMIT_BATCH`](crate::config::MAX_SUBMIT_BATCH) in one statement.
 const ROWS_PER_STATEMENT: usize = 10_000;
 
-/// The longest one-command submit (`task_submit.sql` with its values
-/// written in): its strings are hex, twice their size, and a command must
-/// fit in `max_allowed_packet` (16 MiB by default on MariaDB, 64 MiB on
-/// MySQL 8). A longer one runs as a transaction with bound parameters.
-const ONE_COMMAND_MAX_BYTES: usize = 1 << 20;
-
-/// `task_submit.sql` with every placeholder replaced by its value's SQL
-/// text ([`Lit`]).
-fn submit_sql(params: &TaskInsertParams, created: &NewEvent) -> String {
-    let (_, at, delay) = params.next_run.as_args();
-    let parent = params.parent;
-    let values = [
-        ("{name}", Lit::Text(&params.name).sql()),
-        ("{kind}", Lit::Text(params.kind.as_str()).sql()),
-        ("{status}", Lit::Text(TaskStatus::Pending.as_str()).sql()),
-        ("{priority}", int(Some(i64::from(params.priority)))),
-        ("{payload}", Lit::text(params.payload.as_deref()).sql()),
-        ("{tag}", Lit::text(params.tag.as_deref()).sql()),
-        ("{timeout_ms}", int(Some(params.timeout_ms))),
-        ("{max_attempts}", int(Some(params.max_attempts))),
-        ("{retry_interval_ms}", int(Some(params.retry_interval_ms))),
-        ("{cron_expr}", Lit::text(params.cron_expr.as_deref()).sql()),
-        ("{next_run_at}", int(at)),
-        ("{delay_ms}", int(Some(delay))),
-        ("{root_id}", int(parent.map(|l| l.root_id))),
-        ("{parent_id}", int(parent.map(|l| l.parent_id))),
-        ("{parent_stage}", int(parent.map(|l| l.parent_stage))),
-        ("{parent_cycle}", int(parent.map(|l| l.parent_cycle))),
-        ("{event_parent_id}", int(created.parent_id)),
-        ("{event_type}", Lit::Text(created.event_type).sql()),
-        (
-            "{from_status}",
-            Lit::text(created.from_status.as_deref()).sql(),
-        ),
-        ("{to_status}", Lit::text(created.to_status.as_deref()).sql()),
-        ("{stage}", int(created.stage)),
-        ("{worker_id}", Lit::text(created.worker_id.as_deref()).sql()),
-        ("{attempt}", int(created.attempt)),
-        ("{message}", Lit::text(created.message.as_deref()).sql()),
-        ("{metadata}", Lit::text(created.metadata.as_deref()).sql()),
-    ];
-    // Values hold no braces, so no replacement can create a placeholder.
-    values.iter().fold(
-        include_str!("queries/task_submit.sql").to_owned(),
-        |sql, (name, value)| sql.replace(name, value),
-    )
-}
-
 impl MySqlStore {
+    /// One task and its `task_created` event: one call of the
+    /// `fib_flow_submit_task` procedure (migration 4), which inserts both
+    /// in its own transaction and returns the committed id.
     pub(super) async fn submit_one(
         &self,
         params: &TaskInsertParams,
         created: &NewEvent,
     ) -> Result<i64> {
-        let sql = submit_sql(params, created);
-        if sql.len() > ONE_COMMAND_MAX_BYTES {
-            // Hex doubles the strings: past this size, bound parameters.
-            let mut tx = self.begin().await?;
-            let id = submit_in_tx(&mut *tx, params, created).await?;
-            tx.commit().await?;
-            return Ok(id);
-        }
+        let (_, at, delay) = params.next_run.as_args();
+        let parent = params.parent;
+        let call = sqlx::query_as(include_str!("queries/task_submit.sql"))
+            .bind(&params.name)
+            .bind(params.kind.as_str())
+            .bind(TaskStatus::Pending.as_str())
+            .bind(i64::from(params.priority))
+            .bind(params.payload.as_deref())
+            .bind(params.tag.as_deref())
+            .bind(params.timeout_ms)
+            .bind(params.max_attempts)
+            .bind(params.retry_interval_ms)
+            .bind(params.cron_expr.as_deref())
+            .bind(at)
+            .bind(delay)
+            .bind(parent.map(|l| l.root_id))
+            .bind(parent.map(|l| l.parent_id))
+            .bind(parent.map(|l| l.parent_stage))
+            .bind(parent.map(|l| l.parent_cycle))
+            .bind(created.event_type)
+            .bind(created.parent_id)
+            .bind(created.from_status.as_deref())
+            .bind(created.to_status.as_deref())
+            .bind(created.stage)
+            .bind(created.worker_id.as_deref())
+            .bind(created.attempt)
+            .bind(created.message.as_deref())
+            .bind(created.metadata.as_deref());
+        // The procedure rolls back on an error, but a call whose future is
+        // dropped mid-flight could leave its transaction open: the guard
+        // closes such a connection instead of pooling it.
         let mut conn = OwnTxConn::acquire(&self.pool).await?;
-        let ids: Vec<(i64,)> = conn
-            .conn()
-            .fetch_all(sqlx::raw_sql(&sql))
-            .await?
-            .iter()
-            .map(sqlx::FromRow::from_row)
-            .collect::<std::result::Result<_, _>>()?;
+        let ids: Vec<(i64,)> = call.fetch_all(conn.conn()).await?;
         conn.finished();
         match ids[..] {
             [(id,)] => Ok(id),
@@ -235,54 +207,4 @@ fn shared_columns(batch: &TaskBatchParams, now: i64) -> (String, String) {
         Lit::Text(batch.created().event_type).sql(),
     ];
     (head.join(", "), tail.join(", "))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::submit_sql;
-    use crate::store::audit::NewEvent;
-    use crate::store::params::{NextRun, TaskInsertParams};
-    use crate::TaskKind;
-
-    #[test]
-    fn every_placeholder_is_replaced_and_no_value_appears_as_written() {
-        let odd = "x'); DROP TABLE fib_flow_tasks; -- {name}";
-        let params = TaskInsertParams {
-            name: odd.to_owned(),
-            kind: TaskKind::Async,
-            payload: Some(odd.to_owned()),
-            priority: -3,
-            tag: None,
-            timeout_ms: 60_000,
-            max_attempts: 3,
-            retry_interval_ms: 0,
-            next_run: NextRun::AfterMs(5),
-            cron_expr: None,
-            parent: None,
-        };
-        let created = NewEvent {
-            task_id: 0,
-            root_id: 0,
-            parent_id: None,
-            event_type: "task_created",
-            from_status: None,
-            to_status: Some("pending".to_owned()),
-            stage: Some(0),
-            worker_id: None,
-            attempt: None,
-            message: Some(odd.to_owned()),
-            metadata: None,
-        };
-        let sql = submit_sql(&params, &created);
-        let statements: String = sql
-            .lines()
-            .filter(|line| !line.trim_start().starts_with("--"))
-            .collect();
-        assert!(
-            !statements.contains('{'),
-            "a placeholder is left: {statements}"
-        );
-        assert!(!statements.contains("DROP"), "a value is written as is");
-        assert!(statements.contains("-3"), "the priority is written in");
-    }
 }
