@@ -150,7 +150,8 @@ pub trait Store: AuditStore + FloorStore + WorkerStore + Send + Sync + 'static {
     /// PostgreSQL does it in one statement.
     async fn task_submit(&self, params: &TaskInsertParams, created: &NewEvent) -> Result<i64> {
         let mut tx = self.begin().await?;
-        let id = submit_in_tx(&mut *tx, params, created).await?;
+        let id = tx.task_insert(params).await?;
+        tx.audit_write(&AuditRows::created(&[id], created)).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -177,17 +178,6 @@ pub trait Store: AuditStore + FloorStore + WorkerStore + Send + Sync + 'static {
 
     /// Task counts grouped by tag, name and status.
     async fn task_stats(&self, params: &TaskStatsParams) -> Result<Vec<TaskStatsRow>>;
-}
-
-/// [`Store::task_submit`]'s writes in a transaction the caller commits.
-pub(crate) async fn submit_in_tx(
-    tx: &mut dyn StoreTx,
-    params: &TaskInsertParams,
-    created: &NewEvent,
-) -> Result<i64> {
-    let id = tx.task_insert(params).await?;
-    tx.audit_write(&AuditRows::created(&[id], created)).await?;
-    Ok(id)
 }
 
 /// The writes of one transaction (see [`Store::begin`]). Same rules as

@@ -1,5 +1,6 @@
 //! Commands that carry their own transaction (`BEGIN … COMMIT` inside the
-//! command's text): one round trip instead of one per statement plus two.
+//! command's text, or inside the stored procedure it calls): one round
+//! trip instead of one per statement plus two.
 //! The driver does not know about a transaction begun that way, so the
 //! connection must never go back to the pool with it open: [`OwnTxConn`]
 //! closes the connection unless the command ran to its end.

@@ -200,7 +200,10 @@ impl MySqlStore {
     }
 
     async fn try_task_insert(&self, params: &TaskInsertParams) -> Result<i64> {
-        let done = insert_query(params, None).execute(&self.pool).await?;
+        let done = insert_query(include_str!("queries/task_insert.sql"), params)
+            .bind(None::<i64>)
+            .execute(&self.pool)
+            .await?;
         inserted_id(done.last_insert_id())
     }
 }
@@ -598,12 +601,12 @@ struct StampedTouch {
 
 type InsertQuery<'q> = sqlx::query::Query<'q, MySql, MySqlArguments>;
 
-/// The insert of one task, at `now` (ms) when given, else at the
-/// database's current time.
-fn insert_query(params: &TaskInsertParams, now: Option<i64>) -> InsertQuery<'_> {
+/// `sql` (a statement taking one task's columns as its first 16 `?`, in
+/// the order of `task_insert.sql`) bound to `params`.
+pub(super) fn insert_query<'q>(sql: &'q str, params: &'q TaskInsertParams) -> InsertQuery<'q> {
     let (_, at, delay) = params.next_run.as_args();
     let parent = params.parent;
-    sqlx::query(include_str!("queries/task_insert.sql"))
+    sqlx::query(sql)
         .bind(&params.name)
         .bind(params.kind.as_str())
         .bind(TaskStatus::Pending.as_str())
@@ -620,7 +623,6 @@ fn insert_query(params: &TaskInsertParams, now: Option<i64>) -> InsertQuery<'_> 
         .bind(parent.map(|p| p.parent_id))
         .bind(parent.map(|p| p.parent_stage))
         .bind(parent.map(|p| p.parent_cycle))
-        .bind(now)
 }
 
 fn inserted_id(id: u64) -> Result<i64> {
@@ -723,7 +725,8 @@ impl StoreTx for MySqlTx {
 
     async fn task_insert(&mut self, params: &TaskInsertParams) -> Result<i64> {
         let now = self.now().await?;
-        let done = insert_query(params, Some(now))
+        let done = insert_query(include_str!("queries/task_insert.sql"), params)
+            .bind(Some(now))
             .execute(&mut *self.tx)
             .await?;
         inserted_id(done.last_insert_id())

@@ -1,14 +1,15 @@
 //! [`Store::task_submit`](crate::store::Store::task_submit) and
 //! [`Store::task_submit_many`](crate::store::Store::task_submit_many) on
 //! MySQL / MariaDB. One task: one call of the `fib_flow_submit_task`
-//! procedure, which carries its transaction (`task_submit.sql`). A batch: one transaction, one multi-row insert for
-//! the tasks (ids read from `LAST_INSERT_ID()`, see the query file) and one
-//! `INSERT … SELECT` of their events from the new rows.
+//! procedure, which carries its transaction (`task_submit.sql`). A batch:
+//! one transaction, one multi-row insert for the tasks (ids read from
+//! `LAST_INSERT_ID()`, see the query file) and one `INSERT … SELECT` of
+//! their events from the new rows.
 
-use sqlx::{MySql, MySqlConnection, QueryBuilder};
+use sqlx::{MySql, MySqlConnection, QueryBuilder, Row};
 
 use super::literal::Lit;
-use super::{inserted_id, sql_int as int, MySqlStore, MySqlTx};
+use super::{insert_query, inserted_id, sql_int as int, MySqlStore, MySqlTx};
 use crate::error::{Error, Result};
 use crate::state::TaskStatus;
 use crate::store::audit::NewEvent;
@@ -30,25 +31,7 @@ impl MySqlStore {
         params: &TaskInsertParams,
         created: &NewEvent,
     ) -> Result<i64> {
-        let (_, at, delay) = params.next_run.as_args();
-        let parent = params.parent;
-        let call = sqlx::query_as(include_str!("queries/task_submit.sql"))
-            .bind(&params.name)
-            .bind(params.kind.as_str())
-            .bind(TaskStatus::Pending.as_str())
-            .bind(i64::from(params.priority))
-            .bind(params.payload.as_deref())
-            .bind(params.tag.as_deref())
-            .bind(params.timeout_ms)
-            .bind(params.max_attempts)
-            .bind(params.retry_interval_ms)
-            .bind(params.cron_expr.as_deref())
-            .bind(at)
-            .bind(delay)
-            .bind(parent.map(|l| l.root_id))
-            .bind(parent.map(|l| l.parent_id))
-            .bind(parent.map(|l| l.parent_stage))
-            .bind(parent.map(|l| l.parent_cycle))
+        let call = insert_query(include_str!("queries/task_submit.sql"), params)
             .bind(created.event_type)
             .bind(created.parent_id)
             .bind(created.from_status.as_deref())
@@ -62,13 +45,15 @@ impl MySqlStore {
         // dropped mid-flight could leave its transaction open: the guard
         // closes such a connection instead of pooling it.
         let mut conn = OwnTxConn::acquire(&self.pool).await?;
-        let ids: Vec<(i64,)> = call.fetch_all(conn.conn()).await?;
+        let rows = call.fetch_all(conn.conn()).await?;
         conn.finished();
-        match ids[..] {
-            [(id,)] => Ok(id),
+        match &rows[..] {
+            // By position: a prepared CALL describes no columns, so the
+            // row's names are unknown to the driver.
+            [row] => Ok(row.try_get(0)?),
             _ => Err(Error::Corrupt {
                 column: "id",
-                reason: format!("inserting one task returned {} ids", ids.len()),
+                reason: format!("inserting one task returned {} ids", rows.len()),
             }),
         }
     }
