@@ -9,7 +9,7 @@
 use sqlx::{MySql, MySqlConnection, QueryBuilder, Row};
 
 use super::literal::Lit;
-use super::{insert_query, inserted_id, sql_int as int, MySqlStore, MySqlTx};
+use super::{insert_query, inserted_id, sql_int as int, InsertQuery, MySqlStore, MySqlTx};
 use crate::error::{Error, Result};
 use crate::state::TaskStatus;
 use crate::store::audit::NewEvent;
@@ -31,16 +31,10 @@ impl MySqlStore {
         params: &TaskInsertParams,
         created: &NewEvent,
     ) -> Result<i64> {
-        let call = insert_query(include_str!("queries/task_submit.sql"), params)
-            .bind(created.event_type)
-            .bind(created.parent_id)
-            .bind(created.from_status.as_deref())
-            .bind(created.to_status.as_deref())
-            .bind(created.stage)
-            .bind(created.worker_id.as_deref())
-            .bind(created.attempt)
-            .bind(created.message.as_deref())
-            .bind(created.metadata.as_deref());
+        let call = bind_created_event(
+            insert_query(include_str!("queries/task_submit.sql"), params),
+            created,
+        );
         // The procedure rolls back on an error, but a call whose future is
         // dropped mid-flight could leave its transaction open: the guard
         // closes such a connection instead of pooling it.
@@ -134,17 +128,8 @@ async fn insert_created_events(
             sql.push_str(&id.to_string());
         }
         sql.push_str(") ORDER BY id");
-        let done = sqlx::query(&sql)
-            .bind(created.parent_id)
-            .bind(created.event_type)
-            .bind(created.from_status.as_deref())
-            .bind(created.to_status.as_deref())
-            .bind(created.stage)
-            .bind(created.worker_id.as_deref())
-            .bind(created.attempt)
+        let done = bind_created_event(sqlx::query(&sql), created)
             .bind(now)
-            .bind(created.message.as_deref())
-            .bind(created.metadata.as_deref())
             .persistent(false)
             .execute(&mut *conn)
             .await?;
@@ -192,4 +177,21 @@ fn shared_columns(batch: &TaskBatchParams, now: i64) -> (String, String) {
         Lit::Text(batch.created().event_type).sql(),
     ];
     (head.join(", "), tail.join(", "))
+}
+
+/// `query` with a `task_created` event's columns bound as its next nine
+/// `?`: parent_id, event_type, from_status, to_status, stage, worker_id,
+/// attempt, message, metadata (the event's task, root and time are the
+/// statement's own).
+fn bind_created_event<'q>(query: InsertQuery<'q>, created: &'q NewEvent) -> InsertQuery<'q> {
+    query
+        .bind(created.parent_id)
+        .bind(created.event_type)
+        .bind(created.from_status.as_deref())
+        .bind(created.to_status.as_deref())
+        .bind(created.stage)
+        .bind(created.worker_id.as_deref())
+        .bind(created.attempt)
+        .bind(created.message.as_deref())
+        .bind(created.metadata.as_deref())
 }
