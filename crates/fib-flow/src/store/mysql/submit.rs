@@ -180,13 +180,14 @@ fn shared_columns(batch: &TaskBatchParams, now: i64) -> (String, String) {
 }
 
 /// `query` with a `task_created` event's columns bound as its next nine
-/// `?`: parent_id, event_type, from_status, to_status, stage, worker_id,
+/// `?`: event_type, parent_id, from_status, to_status, stage, worker_id,
 /// attempt, message, metadata (the event's task, root and time are the
-/// statement's own).
+/// statement's own; the order is the submit procedure's, which migration 4
+/// fixed).
 fn bind_created_event<'q>(query: InsertQuery<'q>, created: &'q NewEvent) -> InsertQuery<'q> {
     query
-        .bind(created.parent_id)
         .bind(created.event_type)
+        .bind(created.parent_id)
         .bind(created.from_status.as_deref())
         .bind(created.to_status.as_deref())
         .bind(created.stage)
