@@ -27,6 +27,8 @@ pub mod mysql;
 #[cfg(any(feature = "sqlite", feature = "mysql"))]
 mod own_tx;
 pub mod params;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod pool;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod row;

@@ -25,13 +25,14 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sqlx::mysql::{MySqlArguments, MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use sqlx::mysql::{MySqlArguments, MySqlConnectOptions, MySqlPool};
 use sqlx::{Connection, Executor, MySql, MySqlConnection, QueryBuilder, Transaction};
 use tokio::sync::Notify;
 
 use super::audit::{AuditRows, NewEvent};
 use super::migrate::{self, MYSQL as MIGRATIONS};
 use super::params::*;
+use super::pool::network_pool;
 use super::row::*;
 use super::{redact, Store, StoreCaps, StoreTx};
 use crate::config::Config;
@@ -39,8 +40,6 @@ use crate::error::{Error, Result};
 use crate::retry::retry_transient;
 use crate::state::TaskStatus;
 use crate::task::TaskId;
-
-const MAX_CONNECTIONS: u32 = 10;
 
 /// The MySQL / MariaDB [`Store`].
 #[derive(Debug, Clone)]
@@ -93,8 +92,7 @@ impl MySqlStore {
             conn.close().await?;
             options = options.database(schema);
         }
-        let pool = MySqlPoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
+        let pool = network_pool::<MySql>()
             .after_connect(|conn, _| {
                 Box::pin(async move {
                     // No gap locks: a claim's locking read must not block

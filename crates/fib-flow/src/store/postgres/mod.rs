@@ -11,7 +11,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool};
 use sqlx::{Connection, Executor, PgConnection, Postgres, Transaction};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::audit::{AuditRows, NewEvent};
 use super::migrate::{self, POSTGRES as MIGRATIONS};
 use super::params::*;
+use super::pool::network_pool;
 use super::row::*;
 use super::{redact, Store, StoreCaps, StoreTx};
 use crate::config::Config;
@@ -32,8 +33,6 @@ mod listen;
 mod status_changes;
 mod submit;
 mod workers;
-
-const MAX_CONNECTIONS: u32 = 10;
 
 /// The PostgreSQL [`Store`].
 #[derive(Debug)]
@@ -62,10 +61,7 @@ impl PgStore {
             conn.close().await?;
             options = options.options([("search_path", schema.as_str())]);
         }
-        let pool = PgPoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .connect_with(options)
-            .await?;
+        let pool = network_pool().connect_with(options).await?;
         let schema: Option<String> = sqlx::query_scalar(include_str!("queries/current_schema.sql"))
             .fetch_one(&pool)
             .await?;

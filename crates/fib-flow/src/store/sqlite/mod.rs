@@ -75,7 +75,7 @@ impl SqliteStore {
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         if in_memory {
             let anchor = SqliteConnection::connect_with(&options).await?;
-            let pool = SqlitePoolOptions::new()
+            let pool = local_pool()
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
@@ -92,11 +92,11 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal);
-        let writer = SqlitePoolOptions::new()
+        let writer = local_pool()
             .max_connections(1)
             .connect_with(options.clone())
             .await?;
-        let reader = SqlitePoolOptions::new()
+        let reader = local_pool()
             .max_connections(READ_CONNECTIONS)
             .connect_with(options)
             .await?;
@@ -110,6 +110,14 @@ impl SqliteStore {
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
+}
+
+/// Pool options for SQLite: connections are handed out unpinged. A
+/// connection to a file in this process cannot be dropped by a server, and
+/// sqlx's default ping before every hand-out is a round trip to the
+/// connection's worker thread.
+fn local_pool() -> SqlitePoolOptions {
+    SqlitePoolOptions::new().test_before_acquire(false)
 }
 
 fn now_ms() -> i64 {
