@@ -189,16 +189,17 @@ async fn bench_runs_every_workload_and_leaves_nothing_behind() -> anyhow::Result
     assert_eq!(
         runs,
         [
+            // Each engine workload is followed at once by its floor.
             ("submit-single", 50, None, None),
+            ("floor-insert-single", 50, None, None),
             ("submit-batch", 250, Some(100), None),
+            ("floor-insert-batch", 250, Some(100), None),
             ("drain", 200, None, Some(2)),
+            ("floor-drain", 200, None, Some(2)),
             ("drain", 200, None, Some(8)),
+            ("floor-drain", 200, None, Some(8)),
             ("drain-backlog", 40, None, Some(2)),
             ("latency", 20, None, None),
-            ("floor-insert-single", 50, None, None),
-            ("floor-insert-batch", 250, Some(100), None),
-            ("floor-drain", 200, None, Some(2)),
-            ("floor-drain", 200, None, Some(8)),
         ]
     );
     for figure in &figures {
@@ -207,7 +208,7 @@ async fn bench_runs_every_workload_and_leaves_nothing_behind() -> anyhow::Result
     }
     assert_drains_and_floor_ratios(&figures)?;
     assert!(bench::best_drain(&figures).is_some());
-    let latency = figures[5].latency_ms.context("latency figures")?;
+    let latency = figures[9].latency_ms.context("latency figures")?;
     assert!(
         latency.p50 <= latency.p99 && latency.p99 <= latency.max,
         "{latency:?}"
@@ -215,6 +216,42 @@ async fn bench_runs_every_workload_and_leaves_nothing_behind() -> anyhow::Result
     // The named database was never created; the scratch file is gone.
     let left: Vec<_> = std::fs::read_dir(dir.path())?.collect::<Result<_, _>>()?;
     assert!(left.is_empty(), "{left:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_floor_runs_the_parts_no_engine_workload_was_paired_with() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("flow.db");
+    let figures = run_bench(
+        &format!("sqlite:{}", db.display()),
+        &[
+            "--workloads",
+            "drain,floor",
+            "--single-tasks",
+            "10",
+            "--batch-tasks",
+            "30",
+            "--batch-size",
+            "10",
+            "--drain-tasks",
+            "40",
+            "--concurrency",
+            "4",
+        ],
+    )
+    .await?;
+    let runs: Vec<_> = figures.iter().map(|f| (f.workload, f.tasks)).collect();
+    assert_eq!(
+        runs,
+        [
+            ("drain", 40),
+            ("floor-drain", 40),
+            ("floor-insert-single", 10),
+            ("floor-insert-batch", 30),
+        ]
+    );
+    assert!(figures[0].floor_ratio.is_some_and(|r| r > 0.0));
     Ok(())
 }
 
@@ -304,12 +341,12 @@ async fn bench_floor_and_backlog_run_on_the_servers() -> anyhow::Result<()> {
             runs,
             [
                 ("submit-single", backend, 20),
-                ("submit-batch", backend, 50),
-                ("drain", backend, 30),
-                ("drain-backlog", backend, 40),
                 ("floor-insert-single", backend, 20),
+                ("submit-batch", backend, 50),
                 ("floor-insert-batch", backend, 50),
+                ("drain", backend, 30),
                 ("floor-drain", backend, 30),
+                ("drain-backlog", backend, 40),
             ]
         );
         assert_drains_and_floor_ratios(&figures)?;

@@ -23,7 +23,13 @@
 //!   statements issued bare in the same sizes. Each engine figure with a
 //!   matching floor figure (same tasks, batch and concurrency) gets
 //!   `floor_ratio`, its rate divided by the floor's ("of floor" in the
-//!   table).
+//!   table). When `floor` is among the workloads, each engine workload it
+//!   bounds is followed at once by its floor run (`submit-single` by
+//!   `floor-insert-single`, `submit-batch` by `floor-insert-batch`, each
+//!   `drain` concurrency by `floor-drain` at that concurrency), so that a
+//!   ratio's two sides run minutes apart at most, never with other
+//!   workloads (the 500,000-task backlog) between them; the `floor` entry
+//!   runs the parts whose engine workload was not requested.
 //!
 //! Isolation: on PostgreSQL and MySQL the runs use their own schema
 //! (`fib_flow_bench` unless `--schema` names another), emptied (every
@@ -191,14 +197,23 @@ pub async fn run(database: &str, args: &BenchArgs) -> anyhow::Result<Vec<Figure>
 
 async fn run_all(target: &Target, args: &BenchArgs) -> anyhow::Result<Vec<Figure>> {
     let max_wait = Duration::from_secs(args.max_wait);
+    let paired = args.workloads.contains(&Workload::Floor);
     let mut figures = Vec::new();
     for workload in &args.workloads {
         match workload {
             Workload::SubmitSingle => {
                 figures.push(submit_single(target, args.single_tasks).await?);
+                if paired {
+                    figures.push(floor::insert_single(target, args.single_tasks).await?);
+                }
             }
             Workload::SubmitBatch => {
                 figures.push(submit_batch(target, args.batch_tasks, args.batch_size).await?);
+                if paired {
+                    figures.push(
+                        floor::insert_batch(target, args.batch_tasks, args.batch_size).await?,
+                    );
+                }
             }
             Workload::Drain => {
                 for &concurrency in &args.concurrency {
@@ -209,6 +224,11 @@ async fn run_all(target: &Target, args: &BenchArgs) -> anyhow::Result<Vec<Figure
                         max_wait,
                     };
                     figures.push(drain(target, &run).await?);
+                    if paired {
+                        figures.push(
+                            floor::drain(target, args.drain_tasks, concurrency, max_wait).await?,
+                        );
+                    }
                 }
             }
             Workload::Backlog => {
@@ -232,7 +252,7 @@ async fn run_all(target: &Target, args: &BenchArgs) -> anyhow::Result<Vec<Figure
                 };
                 figures.push(latency(target, &run).await?);
             }
-            Workload::Floor => figures.extend(floor::run(target, args).await?),
+            Workload::Floor => figures.extend(floor::run_unpaired(target, args).await?),
         }
     }
     Ok(figures)

@@ -1,6 +1,7 @@
 //! The `floor` workload: fib-flow's insert, claim and complete statements
 //! issued bare through [`FloorProbe`], without the engine, in the sizes of
-//! the engine workloads, each on freshly reset tables:
+//! the engine workloads, each on freshly reset tables (each run right
+//! after the engine workload it bounds when that one is requested too):
 //! - `floor-insert-single`: `--single-tasks` one-row inserts, one after
 //!   another (each its own commit);
 //! - `floor-insert-batch`: `--batch-tasks` rows in `--batch-size`-row
@@ -16,20 +17,28 @@ use fib_flow::floor::FloorProbe;
 use fib_flow::TaskManager;
 
 use super::{figure, finish, Figure, Target, Tenths};
-use crate::cli::BenchArgs;
+use crate::cli::{BenchArgs, Workload};
 
 /// Rows per insert statement when filling the table for a floor drain.
 const FILL_ROWS: usize = 1_000;
 
-/// Runs the three floor workloads; one figure per run.
-pub(super) async fn run(target: &Target, args: &BenchArgs) -> anyhow::Result<Vec<Figure>> {
+/// Runs the floor workloads whose engine workload is not among
+/// `args.workloads` (those that are ran right after it); one figure per
+/// run.
+pub(super) async fn run_unpaired(target: &Target, args: &BenchArgs) -> anyhow::Result<Vec<Figure>> {
     let max_wait = Duration::from_secs(args.max_wait);
-    let mut figures = vec![
-        insert_single(target, args.single_tasks).await?,
-        insert_batch(target, args.batch_tasks, args.batch_size).await?,
-    ];
-    for &concurrency in &args.concurrency {
-        figures.push(drain(target, args.drain_tasks, concurrency, max_wait).await?);
+    let requested = |workload| args.workloads.contains(&workload);
+    let mut figures = Vec::new();
+    if !requested(Workload::SubmitSingle) {
+        figures.push(insert_single(target, args.single_tasks).await?);
+    }
+    if !requested(Workload::SubmitBatch) {
+        figures.push(insert_batch(target, args.batch_tasks, args.batch_size).await?);
+    }
+    if !requested(Workload::Drain) {
+        for &concurrency in &args.concurrency {
+            figures.push(drain(target, args.drain_tasks, concurrency, max_wait).await?);
+        }
     }
     Ok(figures)
 }
@@ -52,7 +61,7 @@ async fn insert(probe: &FloorProbe, tasks: usize, rows: usize) -> anyhow::Result
     Ok(())
 }
 
-async fn insert_single(target: &Target, tasks: usize) -> anyhow::Result<Figure> {
+pub(super) async fn insert_single(target: &Target, tasks: usize) -> anyhow::Result<Figure> {
     let (manager, probe) = probe(target).await?;
     let started = Instant::now();
     insert(&probe, tasks, 1).await?;
@@ -61,7 +70,11 @@ async fn insert_single(target: &Target, tasks: usize) -> anyhow::Result<Figure> 
     Ok(figure)
 }
 
-async fn insert_batch(target: &Target, tasks: usize, batch: usize) -> anyhow::Result<Figure> {
+pub(super) async fn insert_batch(
+    target: &Target,
+    tasks: usize,
+    batch: usize,
+) -> anyhow::Result<Figure> {
     let (manager, probe) = probe(target).await?;
     let started = Instant::now();
     insert(&probe, tasks, batch).await?;
@@ -73,7 +86,7 @@ async fn insert_batch(target: &Target, tasks: usize, batch: usize) -> anyhow::Re
     Ok(figure)
 }
 
-async fn drain(
+pub(super) async fn drain(
     target: &Target,
     tasks: usize,
     concurrency: usize,
