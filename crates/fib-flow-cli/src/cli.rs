@@ -70,7 +70,8 @@ pub enum Workload {
     /// The database's ceiling for fib-flow's schema: the same insert,
     /// claim and complete statements issued bare, without the engine, in
     /// the same sizes (floor-insert-single, floor-insert-batch,
-    /// floor-drain).
+    /// floor-drain); each part runs right after the engine workload it
+    /// bounds when that one is requested too.
     Floor,
 }
 

@@ -27,7 +27,7 @@
 //!   bounds is followed at once by its floor run (`submit-single` by
 //!   `floor-insert-single`, `submit-batch` by `floor-insert-batch`, each
 //!   `drain` concurrency by `floor-drain` at that concurrency), so that a
-//!   ratio's two sides run minutes apart at most, never with other
+//!   ratio's two sides run back to back, never with other
 //!   workloads (the 500,000-task backlog) between them; the `floor` entry
 //!   runs the parts whose engine workload was not requested.
 //!
