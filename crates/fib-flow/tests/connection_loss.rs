@@ -12,7 +12,8 @@ use sqlx::Connection;
 
 use common::{wait_for_status, TestDb};
 
-/// The most connections one manager's pool holds.
+/// The most connections one manager's pool holds (`MAX_CONNECTIONS` in
+/// `src/store/pool.rs`).
 const POOL_SIZE: usize = 10;
 
 /// The manager's URL, marked on PostgreSQL with an application name so

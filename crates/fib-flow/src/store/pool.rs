@@ -18,11 +18,11 @@ use sqlx::pool::PoolOptions;
 use sqlx::{Connection, Database};
 
 /// Connections per pool of a network backend.
-pub(super) const MAX_CONNECTIONS: u32 = 10;
+const MAX_CONNECTIONS: u32 = 10;
 
 /// A pooled connection idle for this long is pinged before it is handed
 /// out; one used more recently is handed out as it is.
-pub(super) const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
+const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 
 /// Pool options of a network backend: [`MAX_CONNECTIONS`], and a ping
 /// only for connections idle for [`PING_IDLE_AFTER`] or longer.
